@@ -1,0 +1,164 @@
+package engine
+
+import (
+	"cmp"
+	"slices"
+	"time"
+)
+
+// Field is one named value. In a Customer the name is the manifest path
+// ("bonifiq.tier.id"); in a Resource or the state, the provider's field name
+// ("tier.id").
+type Field struct {
+	Name  string
+	Value Value
+}
+
+// Fields is a list of fields sorted by name, with unique names.
+type Fields []Field
+
+// Get returns the value of name and whether it is present.
+func (fs Fields) Get(name string) (Value, bool) {
+	i, ok := slices.BinarySearchFunc(fs, name, func(f Field, n string) int { return cmp.Compare(f.Name, n) })
+	if !ok {
+		return Value{}, false
+	}
+	return fs[i].Value, true
+}
+
+// Set sets name to v, keeping fs sorted, and returns the new list.
+func (fs Fields) Set(name string, v Value) Fields {
+	i, ok := slices.BinarySearchFunc(fs, name, func(f Field, n string) int { return cmp.Compare(f.Name, n) })
+	if ok {
+		fs[i].Value = v
+		return fs
+	}
+	return slices.Insert(fs, i, Field{Name: name, Value: v})
+}
+
+// Delete removes name and returns the new list.
+func (fs Fields) Delete(name string) Fields {
+	i, ok := slices.BinarySearchFunc(fs, name, func(f Field, n string) int { return cmp.Compare(f.Name, n) })
+	if !ok {
+		return fs
+	}
+	return slices.Delete(fs, i, i+1)
+}
+
+// Sort sorts fs by name.
+func (fs Fields) Sort() {
+	slices.SortFunc(fs, func(a, b Field) int { return cmp.Compare(a.Name, b.Name) })
+}
+
+// Clone returns a copy of fs that shares no backing array.
+func (fs Fields) Clone() Fields { return slices.Clone(fs) }
+
+// Customer is one desired customer record from the manifests.
+type Customer struct {
+	ID string
+	// Pos is where the record starts: the YAML item or the CSV row.
+	Pos Pos
+	// Fields holds every managed key except id, by manifest path, sorted.
+	Fields Fields
+	// Managed has bit i set when the record is managed in ProviderNames[i].
+	Managed uint8
+}
+
+// ManagedIn reports whether c is managed in provider p.
+func (c *Customer) ManagedIn(p string) bool {
+	i := ProviderIndex(p)
+	return i >= 0 && c.Managed&(1<<i) != 0
+}
+
+// Resource projects c onto provider p: the fields p receives, by their names
+// inside p, split into diffed fields and parameters.
+func (c *Customer) Resource(p string) *Resource {
+	r := &Resource{Provider: p, ID: c.ID, Source: c.Pos}
+	for _, f := range c.Fields {
+		name := FieldName(f.Name, p)
+		if name == "" {
+			continue
+		}
+		if k := FieldKey(p, name); k != nil && k.Param {
+			r.Params = append(r.Params, Field{Name: name, Value: f.Value})
+			continue
+		}
+		r.Fields = append(r.Fields, Field{Name: name, Value: f.Value})
+	}
+	r.Fields.Sort()
+	r.Params.Sort()
+	return r
+}
+
+// Resource is one customer in one provider, the unit plans and the state
+// speak of. Its address is PROVIDER/ID.
+type Resource struct {
+	Provider string
+	ID       string
+	// Fields are the managed fields, by name inside the provider, sorted.
+	Fields Fields
+	// Params are managed keys that shape calls but are never diffed:
+	// invisiblecollector gid, bonifiq status_reason, tomticket id_type.
+	Params Fields
+	// Source is where the customer is declared.
+	Source Pos
+}
+
+// Address returns PROVIDER/ID.
+func (r *Resource) Address() string { return Address(r.Provider, r.ID) }
+
+// Address joins a provider and an id.
+func Address(provider, id string) string { return provider + "/" + id }
+
+// SplitAddress splits PROVIDER/ID at the first slash.
+func SplitAddress(addr string) (provider, id string, ok bool) {
+	for i := 0; i < len(addr); i++ {
+		if addr[i] == '/' {
+			return addr[:i], addr[i+1:], i > 0 && i+1 < len(addr)
+		}
+	}
+	return "", "", false
+}
+
+// OnRemove says what happens to a customer that leaves the manifests.
+type OnRemove string
+
+// OnRemove policies.
+const (
+	OnRemoveForget  OnRemove = "forget"
+	OnRemoveDisable OnRemove = "disable"
+)
+
+// ProviderConfig is a provider's settings from the manifests' providers
+// block, with defaults filled in by Defaults.
+type ProviderConfig struct {
+	RateLimit   float64       // requests per second
+	Burst       int           // token bucket burst
+	Concurrency int           // requests in flight
+	MaxRetries  int           // retries of one call
+	Timeout     time.Duration // per request
+	BaseURL     string        // "" = the provider's default; the environment wins
+	OnRemove    OnRemove
+	// Pos is where the block is declared, for error messages.
+	Pos Pos
+}
+
+// DefaultProviderConfig returns the SPEC defaults for provider p.
+func DefaultProviderConfig(p string) ProviderConfig {
+	c := ProviderConfig{RateLimit: 5, Burst: 1, Concurrency: 4, MaxRetries: 5, Timeout: 30 * time.Second, OnRemove: OnRemoveForget}
+	if p == TomTicket {
+		c.RateLimit = 3
+	}
+	return c
+}
+
+// Desired is everything the manifests declare.
+type Desired struct {
+	// Customers in manifest order (files in load order, rows in file order).
+	Customers []*Customer
+	// Providers holds the effective settings of every provider (defaults for
+	// those the manifests do not configure).
+	Providers map[string]ProviderConfig
+	// Files lists the manifest files read, in order, for sorting diagnostics.
+	Files []string
+}

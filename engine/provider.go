@@ -1,0 +1,98 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// Provider is what the engine needs from one service. Each package under
+// providers/ implements it; the engine imports none of them.
+type Provider interface {
+	// Name is the provider's name in addresses: "bonifiq".
+	Name() string
+	// Ready reports whether the provider can make calls: its credentials are
+	// set and its base URL is valid. Apply asks before making any call, so a
+	// missing credential is one clear error naming the variables.
+	Ready() error
+	// Calls lists, in order, the HTTP requests apply will make for ch (a
+	// fallback made only on a 404 is not listed). It is pure and offline:
+	// plan uses it without credentials.
+	Calls(ch *Change) []Call
+	// Do makes one of the calls Calls returned, including its fallbacks. A
+	// failure is a *CallError saying whether to retry or stop the provider.
+	Do(ctx context.Context, ch *Change, call Call) (Outcome, error)
+	// Read fetches the customer r names as the service holds it, for refresh
+	// and import. A customer the service does not have is ErrNotFound.
+	Read(ctx context.Context, r *Resource, ids Fields) (*Observed, error)
+}
+
+// Call is one HTTP request that applying a change makes.
+type Call struct {
+	Method string `json:"method"`
+	Path   string `json:"path"`
+	// Op names the call for the provider's Do and for messages:
+	// "upsert", "update", "changestatus", "changetier", "disable".
+	Op string `json:"-"`
+	// Fields lists the change's fields this call settles: once it succeeds
+	// they are recorded in the state, so a later failure of another call of
+	// the same customer leaves only its own fields to do.
+	Fields []string `json:"-"`
+}
+
+// Outcome is what a successful call returns.
+type Outcome struct {
+	// IDs holds service ids to keep in the state ("gid", "PublicId").
+	IDs Fields
+	// Warning is set when the service accepted the call with a warning.
+	Warning string
+	// Status is the final HTTP status.
+	Status int
+}
+
+// Observed is a customer as a service holds it.
+type Observed struct {
+	// Fields holds the readable fields, by name inside the provider.
+	Fields Fields
+	// IDs holds the service's ids.
+	IDs Fields
+}
+
+// ErrNotFound says that the service has no such customer.
+var ErrNotFound = errors.New("customer not found")
+
+// CallError is a failed call, classified for the apply loop.
+type CallError struct {
+	Provider string
+	Op       string
+	ID       string
+	// Status is the HTTP status; 0 when no answer arrived.
+	Status int
+	// Message is the service's own error text, if any.
+	Message string
+	// Retryable errors (429, 5xx, timeouts, connection errors) are retried.
+	Retryable bool
+	// RetryAfter is the wait the service asked for, if any.
+	RetryAfter time.Duration
+	// Fatal errors (401, 403) stop every further call to the provider.
+	Fatal bool
+	// Err is the underlying error, if any.
+	Err error
+}
+
+func (e *CallError) Error() string {
+	msg := fmt.Sprintf("%s: %s %s", e.Provider, e.Op, e.ID)
+	if e.Status != 0 {
+		msg += fmt.Sprintf(": %d %s", e.Status, http.StatusText(e.Status))
+	}
+	if e.Message != "" {
+		msg += ": " + e.Message
+	} else if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+func (e *CallError) Unwrap() error { return e.Err }
