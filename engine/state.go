@@ -150,8 +150,20 @@ type Backend interface {
 	Lock(ctx context.Context, operation string, timeout time.Duration) (Unlocker, error)
 	// ForceUnlock removes the lock with this id, whoever holds it.
 	ForceUnlock(ctx context.Context, id string) error
+	// OpenJournal starts recording completed calls for s, durably, between
+	// two saves: Load folds the records of a journal left by a crashed
+	// command into the state it returns, and Save of a state that includes
+	// them discards the journal. The caller holds the lock.
+	OpenJournal(ctx context.Context, s *State) (Journal, error)
 	// String names the backend for messages: the file path or database.
 	String() string
+}
+
+// Journal records completed calls durably between two saves of the state.
+type Journal interface {
+	Recorder
+	// Close flushes the journal to stable storage and closes it.
+	Close() error
 }
 
 // NewLineage returns a new random UUID (version 4).

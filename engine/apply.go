@@ -1,0 +1,398 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+)
+
+// Status is how one change ended, as the apply report says it.
+type Status string
+
+// Statuses of a change after apply.
+const (
+	StatusOK           Status = "ok"
+	StatusWarning      Status = "warning"
+	StatusFailed       Status = "failed"
+	StatusNotAttempted Status = "not_attempted"
+)
+
+// ApplyOptions shapes an apply.
+type ApplyOptions struct {
+	// Providers makes the calls; every provider a change names must be here.
+	Providers map[string]Provider
+	// Configs holds each provider's settings (rate, concurrency, retries,
+	// timeout); a missing one gets DefaultProviderConfig.
+	Configs map[string]ProviderConfig
+	// Limiters overrides the limiter built from Configs (tests, benchmarks).
+	Limiters map[string]Limiter
+	// Parallelism caps the calls in flight across all providers (default 10).
+	Parallelism int
+	// Recorder receives each completed call as it completes.
+	Recorder Recorder
+	// Events, if set, is told about calls, retries and finished changes. It
+	// is called from many goroutines.
+	Events func(Event)
+	// Stop, when closed, stops apply from starting new calls; the calls in
+	// flight finish and are recorded (the first Ctrl-C).
+	Stop <-chan struct{}
+	// BackoffInitial is the first retry delay (default 500ms).
+	BackoffInitial time.Duration
+}
+
+// EventKind says what an Event reports.
+type EventKind string
+
+// Event kinds.
+const (
+	EventCall   EventKind = "call"   // a call succeeded
+	EventRetry  EventKind = "retry"  // a call failed and will be retried
+	EventChange EventKind = "change" // a change finished (see Item)
+)
+
+// Event is one step of an apply, for progress displays and -json lines.
+type Event struct {
+	Kind     EventKind
+	Time     time.Time
+	Provider string
+	Address  string
+	Op       string
+	Attempt  int
+	Wait     time.Duration
+	Err      error
+	Item     *Item
+}
+
+// Item is the outcome of one change.
+type Item struct {
+	Change     *Change
+	Status     Status
+	HTTPStatus int
+	Message    string
+	// CallsDone counts the calls that succeeded and were recorded.
+	CallsDone int
+}
+
+// Result is the outcome of an apply.
+type Result struct {
+	// Items holds one entry per change, in plan order.
+	Items []*Item
+	// Counts by outcome: created, updated, disabled, forgotten count
+	// changes that completed (ok or warning).
+	Created, Updated, Disabled, Forgotten, Failed, Warnings, NotAttempted int
+	// Calls counts the calls that succeeded.
+	Calls int
+}
+
+// ErrProviderStopped marks changes not attempted because an earlier call to
+// the same provider was refused its credentials.
+var ErrProviderStopped = errors.New("not attempted: the provider refused the credentials earlier in this apply")
+
+// Apply carries out the plan's changes: customers in parallel, each
+// customer's calls in order, each provider within its rate limit and
+// concurrency, failed calls retried when the error allows. Every completed
+// call is recorded before it counts as done. One customer's failure never
+// stops the others; a 401 or 403 stops calls to that provider.
+func Apply(ctx context.Context, p *Plan, opts ApplyOptions) (*Result, error) {
+	if opts.Parallelism <= 0 {
+		opts.Parallelism = 10
+	}
+	if opts.BackoffInitial <= 0 {
+		opts.BackoffInitial = 500 * time.Millisecond
+	}
+	if opts.Recorder == nil {
+		return nil, errors.New("apply: no recorder")
+	}
+	res := &Result{Items: make([]*Item, len(p.Changes))}
+	byProvider := map[string][]int{}
+	for i, ch := range p.Changes {
+		res.Items[i] = &Item{Change: ch}
+		byProvider[ch.Provider] = append(byProvider[ch.Provider], i)
+		if len(ch.Calls) > 0 && opts.Providers[ch.Provider] == nil {
+			return nil, fmt.Errorf("apply: no provider %q", ch.Provider)
+		}
+	}
+	a := &applier{opts: opts, res: res, global: make(chan struct{}, opts.Parallelism)}
+	var wg sync.WaitGroup
+	for _, name := range ProviderNames {
+		idx := byProvider[name]
+		if len(idx) == 0 {
+			continue
+		}
+		cfg, ok := opts.Configs[name]
+		if !ok {
+			cfg = DefaultProviderConfig(name)
+		}
+		lim := opts.Limiters[name]
+		if lim == nil {
+			lim = NewLimiter(name, cfg)
+		}
+		pr := &providerRun{name: name, cfg: cfg, lim: lim, prov: opts.Providers[name], idx: idx}
+		workers := min(max(cfg.Concurrency, 1), opts.Parallelism, len(idx))
+		for range workers {
+			wg.Go(func() { a.worker(ctx, pr) })
+		}
+	}
+	wg.Wait()
+	a.recErrMu.Lock()
+	recErr := a.recErr
+	a.recErrMu.Unlock()
+	for _, it := range res.Items {
+		switch it.Status {
+		case StatusOK, StatusWarning:
+			switch it.Change.Action {
+			case ActionCreate:
+				res.Created++
+			case ActionUpdate:
+				res.Updated++
+			case ActionDisable:
+				res.Disabled++
+			case ActionForget:
+				res.Forgotten++
+			}
+			if it.Status == StatusWarning {
+				res.Warnings++
+			}
+		case StatusFailed:
+			res.Failed++
+		default:
+			it.Status = StatusNotAttempted
+			res.NotAttempted++
+		}
+		res.Calls += it.CallsDone
+	}
+	return res, recErr
+}
+
+type applier struct {
+	opts   ApplyOptions
+	res    *Result
+	global chan struct{} // one token per call in flight
+
+	recMu    sync.Mutex // serialises records, so the journal's order is the completion order
+	recErrMu sync.Mutex
+	recErr   error
+	recFail  atomic.Bool
+}
+
+// providerRun is one provider's share of an apply.
+type providerRun struct {
+	name    string
+	cfg     ProviderConfig
+	lim     Limiter
+	prov    Provider
+	idx     []int
+	next    atomic.Int64
+	stopped atomic.Pointer[CallError] // set by a 401/403
+}
+
+func (a *applier) stopping() bool {
+	if a.recFail.Load() {
+		return true
+	}
+	select {
+	case <-a.opts.Stop:
+		return true
+	default:
+		return false
+	}
+}
+
+func (a *applier) emit(ev Event) {
+	if a.opts.Events != nil {
+		ev.Time = time.Now()
+		a.opts.Events(ev)
+	}
+}
+
+func (a *applier) worker(ctx context.Context, pr *providerRun) {
+	for {
+		n := int(pr.next.Add(1)) - 1
+		if n >= len(pr.idx) {
+			return
+		}
+		it := a.res.Items[pr.idx[n]]
+		a.runChange(ctx, pr, it)
+		if it.Status != "" {
+			a.emit(Event{Kind: EventChange, Provider: pr.name, Address: it.Change.Address, Item: it})
+		}
+	}
+}
+
+// runChange makes one change's calls in order and records each.
+func (a *applier) runChange(ctx context.Context, pr *providerRun, it *Item) {
+	ch := it.Change
+	if ch.Action == ActionForget {
+		if a.stopping() {
+			return
+		}
+		if err := a.record(Record{Address: ch.Address, Delete: true}); err == nil {
+			it.Status = StatusOK
+		} else {
+			it.Status, it.Message = StatusFailed, err.Error()
+		}
+		return
+	}
+	var warnings []string
+	for _, call := range ch.Calls {
+		if ctx.Err() != nil || a.stopping() {
+			return // the rest is not attempted; what was done is recorded
+		}
+		if ce := pr.stopped.Load(); ce != nil {
+			it.Message = fmt.Sprintf("%v (%s)", ErrProviderStopped, ce.Error())
+			return
+		}
+		out, err := a.callWithRetry(ctx, pr, ch, call)
+		if err != nil {
+			if errors.Is(err, errStopped) || ctx.Err() != nil {
+				return
+			}
+			it.Status = StatusFailed
+			it.Message = err.Error()
+			var ce *CallError
+			if errors.As(err, &ce) {
+				it.HTTPStatus = ce.Status
+				if ce.Fatal {
+					pr.stopped.CompareAndSwap(nil, ce)
+				}
+			}
+			return
+		}
+		it.HTTPStatus = out.Status
+		if out.Warning != "" {
+			warnings = append(warnings, out.Warning)
+		}
+		if err := a.record(recordFor(ch, call, out)); err != nil {
+			it.Status, it.Message = StatusFailed, err.Error()
+			return
+		}
+		it.CallsDone++
+		a.emit(Event{Kind: EventCall, Provider: pr.name, Address: ch.Address, Op: call.Op})
+	}
+	it.Status = StatusOK
+	if len(warnings) > 0 {
+		it.Status = StatusWarning
+		it.Message = joinUnique(warnings)
+	}
+}
+
+func joinUnique(ss []string) string {
+	seen := map[string]bool{}
+	out := ""
+	for _, s := range ss {
+		if seen[s] {
+			continue
+		}
+		seen[s] = true
+		if out != "" {
+			out += "; "
+		}
+		out += s
+	}
+	return out
+}
+
+// recordFor is what the state must remember once call succeeded: the
+// fields it settled, with their desired values, and the ids it returned.
+// The last call of a disable removes the address.
+func recordFor(ch *Change, call Call, out Outcome) Record {
+	if ch.Action == ActionDisable && call.Op != "" && isLast(ch, call) {
+		return Record{Address: ch.Address, Delete: true}
+	}
+	rec := Record{Address: ch.Address, IDs: out.IDs}
+	if ch.Desired != nil {
+		rec.Managed = make([]string, 0, len(ch.Desired.Fields))
+		for _, f := range ch.Desired.Fields {
+			rec.Managed = append(rec.Managed, f.Name)
+		}
+		for _, name := range call.Fields {
+			if v, ok := ch.Desired.Fields.Get(name); ok {
+				rec.Set = append(rec.Set, Field{Name: name, Value: v})
+			}
+		}
+		if gid, ok := ch.Desired.Params.Get("gid"); ok && !gid.IsNull() {
+			rec.IDs = rec.IDs.Clone().Set("gid", gid)
+		}
+	}
+	return rec
+}
+
+func isLast(ch *Change, call Call) bool {
+	last := ch.Calls[len(ch.Calls)-1]
+	return last.Op == call.Op && last.Path == call.Path && last.Method == call.Method
+}
+
+func (a *applier) record(rec Record) error {
+	a.recMu.Lock()
+	defer a.recMu.Unlock()
+	if a.recFail.Load() {
+		return errors.New("not recorded: the state journal failed earlier")
+	}
+	if err := a.opts.Recorder.Record(rec); err != nil {
+		a.recErrMu.Lock()
+		a.recErr = fmt.Errorf("recording %s: %w", rec.Address, err)
+		a.recErrMu.Unlock()
+		a.recFail.Store(true) // stop: a call we cannot record must not be repeated blindly
+		return a.recErr
+	}
+	return nil
+}
+
+var errStopped = errors.New("stopped")
+
+// callWithRetry makes one call within the provider's limits, retrying what
+// the provider classified as retryable, with exponential backoff and
+// jitter, honouring Retry-After, up to max_retries.
+func (a *applier) callWithRetry(ctx context.Context, pr *providerRun, ch *Change, call Call) (Outcome, error) {
+	bo := backoff.NewExponentialBackOff()
+	bo.InitialInterval = a.opts.BackoffInitial
+	bo.MaxInterval = 30 * time.Second
+	bo.Multiplier = 2
+	bo.RandomizationFactor = 0.5
+	bo.Reset()
+	for attempt := 1; ; attempt++ {
+		if err := pr.lim.Wait(ctx); err != nil {
+			return Outcome{}, err
+		}
+		select {
+		case a.global <- struct{}{}:
+		case <-ctx.Done():
+			return Outcome{}, ctx.Err()
+		}
+		cctx, cancel := context.WithTimeout(ctx, pr.cfg.Timeout)
+		out, err := pr.prov.Do(cctx, ch, call)
+		cancel()
+		<-a.global
+		if err == nil {
+			pr.lim.Succeeded()
+			return out, nil
+		}
+		var ce *CallError
+		if !errors.As(err, &ce) || !ce.Retryable || attempt > pr.cfg.MaxRetries {
+			return Outcome{}, err
+		}
+		if ce.Status == 429 {
+			pr.lim.Slow()
+		}
+		wait := bo.NextBackOff()
+		if ce.RetryAfter > wait {
+			wait = ce.RetryAfter
+		}
+		a.emit(Event{Kind: EventRetry, Provider: pr.name, Address: ch.Address, Op: call.Op, Attempt: attempt, Wait: wait, Err: err})
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return Outcome{}, ctx.Err()
+		case <-a.opts.Stop:
+			t.Stop()
+			return Outcome{}, errStopped
+		}
+	}
+}

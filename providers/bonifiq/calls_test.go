@@ -1,0 +1,152 @@
+package bonifiq
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/reconcile-dev/reconcile/engine"
+)
+
+var _ engine.Provider = (*Client)(nil)
+
+// fields builds sorted engine.Fields from name, value pairs.
+func fields(kv ...any) engine.Fields {
+	var fs engine.Fields
+	for i := 0; i < len(kv); i += 2 {
+		var v engine.Value
+		switch x := kv[i+1].(type) {
+		case nil:
+			v = engine.Null()
+		case string:
+			v = engine.String(x)
+		case bool:
+			v = engine.Bool(x)
+		case int:
+			v = engine.Int(int64(x))
+		case engine.Value:
+			v = x
+		}
+		fs = fs.Set(kv[i].(string), v)
+	}
+	return fs
+}
+
+// change builds a change of action to the customer id whose desired fields
+// are desired and whose changing fields are the names in changed (all the
+// desired fields for a create).
+func change(action engine.Action, id string, desired engine.Fields, params engine.Fields, changed ...string) *engine.Change {
+	ch := &engine.Change{Address: "bonifiq/" + id, Provider: Name, ID: id, Action: action,
+		Desired: &engine.Resource{Provider: Name, ID: id, Fields: desired, Params: params}}
+	if action == engine.ActionCreate && changed == nil {
+		for _, f := range desired {
+			changed = append(changed, f.Name)
+		}
+	}
+	for _, n := range changed {
+		v, _ := desired.Get(n)
+		ch.Fields = append(ch.Fields, engine.FieldChange{Name: n, After: v})
+	}
+	return ch
+}
+
+func newTestClient(t *testing.T, base string) *Client {
+	t.Helper()
+	env := map[string]string{EnvToken: "tok", EnvKey: "key", EnvBaseURL: base}
+	c, err := New(Options{Getenv: func(k string) string { return env[k] }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestCalls(t *testing.T) {
+	all := fields("name", "Maria", "email", "m@example.com", "phone", nil, "document", "123", "enrolled", true,
+		"birthday", "1990-05-01", "signup_date", "2024-01-02T03:04:05Z", "enabled", true,
+		"tier.id", 3, "tier.grace_period_days", 30, "tier.comments", "kept")
+	profile := []string{"birthday", "document", "email", "enrolled", "name", "phone", "signup_date"}
+	tiers := []string{"tier.comments", "tier.grace_period_days", "tier.id"}
+	put := engine.Call{Method: "PUT", Path: "/v1/pvt/Customer/1001", Op: OpUpdate, Fields: profile}
+	status := engine.Call{Method: "POST", Path: "/v1/pvt/Customer/1001/changestatus", Op: OpChangeStatus, Fields: []string{"enabled"}}
+	tier := engine.Call{Method: "POST", Path: "/v1/pvt/Customer/1001/changetier", Op: OpChangeTier, Fields: tiers}
+	tests := []struct {
+		name string
+		ch   *engine.Change
+		want []engine.Call
+	}{
+		{"create everything", change(engine.ActionCreate, "1001", all, nil), []engine.Call{
+			{Method: "POST", Path: "/v1/pvt/Customer/upsert", Op: OpUpsert, Fields: profile}, status, tier}},
+		{"create name only", change(engine.ActionCreate, "1001", fields("name", "Maria"), nil), []engine.Call{
+			{Method: "POST", Path: "/v1/pvt/Customer/upsert", Op: OpUpsert, Fields: []string{"name"}}}},
+		{"create with tier, no status", change(engine.ActionCreate, "1001", fields("name", "M", "tier.id", 2), nil), []engine.Call{
+			{Method: "POST", Path: "/v1/pvt/Customer/upsert", Op: OpUpsert, Fields: []string{"name"}},
+			{Method: "POST", Path: "/v1/pvt/Customer/1001/changetier", Op: OpChangeTier, Fields: []string{"tier.id"}}}},
+		{"update email", change(engine.ActionUpdate, "1001", all, nil, "email"), []engine.Call{put}},
+		{"update enabled", change(engine.ActionUpdate, "1001", all, nil, "enabled"), []engine.Call{status}},
+		{"update grace days", change(engine.ActionUpdate, "1001", all, nil, "tier.grace_period_days"), []engine.Call{tier}},
+		{"update all three, in order", change(engine.ActionUpdate, "1001", all, nil, "birthday", "enabled", "tier.id"), []engine.Call{put, status, tier}},
+		{"disable", change(engine.ActionDisable, "1001", fields("enabled", false), nil, "enabled"), []engine.Call{status}},
+		{"forget", &engine.Change{Provider: Name, ID: "1001", Action: engine.ActionForget}, nil},
+		{"id escaped", change(engine.ActionUpdate, "a/b c?", all, nil, "enabled"), []engine.Call{
+			{Method: "POST", Path: "/v1/pvt/Customer/a%2Fb%20c%3F/changestatus", Op: OpChangeStatus, Fields: []string{"enabled"}}}},
+	}
+	c := newTestClient(t, "")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, c.Calls(tt.ch)); diff != "" {
+				t.Errorf("Calls (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestNew(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		config  string
+		base    string
+		wantErr string
+		ready   string
+	}{
+		{name: "defaults", base: "https://api.bonifiq.com.br", ready: "bonifiq: credentials missing: set BONIFIQ_API_TOKEN and BONIFIQ_API_KEY"},
+		{name: "one missing", env: map[string]string{EnvToken: "t"}, base: "https://api.bonifiq.com.br", ready: "bonifiq: credentials missing: set BONIFIQ_API_KEY"},
+		{name: "config", config: "https://eu.example.com/api/", env: map[string]string{EnvToken: "t", EnvKey: "k"}, base: "https://eu.example.com/api"},
+		{name: "env wins", config: "https://eu.example.com", env: map[string]string{EnvBaseURL: "http://127.0.0.1:8080/bonifiq"}, base: "http://127.0.0.1:8080/bonifiq", ready: "credentials missing"},
+		{name: "localhost", env: map[string]string{EnvBaseURL: "http://localhost:1"}, base: "http://localhost:1", ready: "credentials missing"},
+		{name: "ipv6 loopback", env: map[string]string{EnvBaseURL: "http://[::1]:1"}, base: "http://[::1]:1", ready: "credentials missing"},
+		{name: "127/8", env: map[string]string{EnvBaseURL: "http://127.9.9.9"}, base: "http://127.9.9.9", ready: "credentials missing"},
+		{name: "http elsewhere", env: map[string]string{EnvBaseURL: "http://api.example.com"}, wantErr: "http:// is allowed only on a loopback host"},
+		{name: "no scheme", config: "api.example.com", wantErr: "needs a scheme and a host"},
+		{name: "ftp", config: "ftp://api.example.com", wantErr: "scheme must be https"},
+		{name: "user info", config: "https://u:secret@api.example.com", wantErr: "credentials belong in the environment"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := New(Options{Config: engine.ProviderConfig{BaseURL: tt.config}, Getenv: func(k string) string { return tt.env[k] }})
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("New error = %v, want %q", err, tt.wantErr)
+				}
+				if strings.Contains(err.Error(), "secret") {
+					t.Errorf("error leaks a credential: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.BaseURL(); got != tt.base {
+				t.Errorf("BaseURL = %q, want %q", got, tt.base)
+			}
+			err = c.Ready()
+			switch {
+			case tt.ready == "" && err != nil:
+				t.Errorf("Ready = %v", err)
+			case tt.ready != "" && (err == nil || !strings.Contains(err.Error(), tt.ready)):
+				t.Errorf("Ready = %v, want %q", err, tt.ready)
+			}
+		})
+	}
+}

@@ -1,0 +1,190 @@
+package bonifiq
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/reconcile-dev/reconcile/engine"
+	"github.com/reconcile-dev/reconcile/providers/internal/httpx"
+)
+
+// Names and defaults of the provider (SPEC 1).
+const (
+	Name           = engine.BonifiQ
+	DefaultBaseURL = "https://api.bonifiq.com.br"
+	EnvToken       = "BONIFIQ_API_TOKEN"
+	EnvKey         = "BONIFIQ_API_KEY"
+	EnvBaseURL     = "BONIFIQ_BASE_URL"
+	// DefaultReason is the changestatus Reason when the manifest gives no
+	// status_reason.
+	DefaultReason = "Changed by reconcile"
+)
+
+// Call operations, as Call.Op names them.
+const (
+	OpUpsert       = "upsert"
+	OpUpdate       = "update"
+	OpChangeStatus = "changestatus"
+	OpChangeTier   = "changetier"
+	OpRead         = "read"
+)
+
+// profileFields are the fields PUT and upsert carry, in the order of the
+// provider's field names.
+var profileFields = []string{"birthday", "document", "email", "enrolled", "name", "phone", "signup_date"}
+
+func isProfile(name string) bool { return slices.Contains(profileFields, name) }
+func isStatus(name string) bool  { return name == "enabled" }
+func isTier(name string) bool    { return strings.HasPrefix(name, "tier.") }
+
+// Options configures a Client.
+type Options struct {
+	// Config is the provider's settings; BaseURL and Timeout are used here.
+	Config engine.ProviderConfig
+	// Getenv reads the environment; nil means os.Getenv.
+	Getenv func(string) string
+	// HTTPClient makes the requests; nil means a default client.
+	HTTPClient *http.Client
+}
+
+// Client talks to the BonifiQ private API. It implements engine.Provider.
+type Client struct {
+	base    *url.URL
+	auth    string // the Authorization header value, never logged or returned
+	missing error  // why Ready fails, nil when credentials are set
+	hc      *http.Client
+	timeout time.Duration
+}
+
+// New returns a client. It needs no credentials (plans are offline); it fails
+// only when the base URL is invalid.
+func New(opts Options) (*Client, error) {
+	getenv := httpx.Getenv(opts.Getenv)
+	base, err := httpx.ResolveBaseURL(DefaultBaseURL, opts.Config.BaseURL, getenv(EnvBaseURL))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", Name, err)
+	}
+	c := &Client{base: base, hc: opts.HTTPClient, timeout: opts.Config.Timeout}
+	if c.hc == nil {
+		c.hc = httpx.NewClient()
+	}
+	c.missing = httpx.MissingCredentials(Name, getenv, EnvToken, EnvKey)
+	if c.missing == nil {
+		c.auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(getenv(EnvToken)+":"+getenv(EnvKey)))
+	}
+	return c, nil
+}
+
+// Name returns "bonifiq".
+func (c *Client) Name() string { return Name }
+
+// BaseURL returns the base URL requests go to.
+func (c *Client) BaseURL() string { return c.base.String() }
+
+// Ready reports missing credentials.
+func (c *Client) Ready() error { return c.missing }
+
+// Calls plans the requests for ch (SPEC 3.2): a create is an upsert, then
+// changestatus when enabled is managed, then changetier when the tier is; an
+// update makes the calls whose fields changed; a disable is a changestatus.
+func (c *Client) Calls(ch *engine.Change) []engine.Call {
+	var desired engine.Fields
+	if ch.Desired != nil {
+		desired = ch.Desired.Fields
+	}
+	customer := "/v1/pvt/Customer/" + url.PathEscape(ch.ID)
+	profile := engine.Call{Method: http.MethodPut, Path: customer, Op: OpUpdate, Fields: managed(desired, isProfile)}
+	status := engine.Call{Method: http.MethodPost, Path: customer + "/changestatus", Op: OpChangeStatus, Fields: []string{"enabled"}}
+	tier := engine.Call{Method: http.MethodPost, Path: customer + "/changetier", Op: OpChangeTier, Fields: managed(desired, isTier)}
+
+	var calls []engine.Call
+	switch ch.Action {
+	case engine.ActionCreate:
+		profile.Method, profile.Path, profile.Op = http.MethodPost, "/v1/pvt/Customer/upsert", OpUpsert
+		calls = append(calls, profile)
+		if _, ok := desired.Get("enabled"); ok {
+			calls = append(calls, status)
+		}
+		if len(tier.Fields) > 0 {
+			calls = append(calls, tier)
+		}
+	case engine.ActionUpdate:
+		if changes(ch, isProfile) {
+			calls = append(calls, profile)
+		}
+		if changes(ch, isStatus) {
+			calls = append(calls, status)
+		}
+		if changes(ch, isTier) {
+			calls = append(calls, tier)
+		}
+	case engine.ActionDisable:
+		calls = append(calls, status)
+	}
+	return calls
+}
+
+// managed lists the names of the desired fields that match.
+func managed(fs engine.Fields, match func(string) bool) []string {
+	var names []string
+	for _, f := range fs {
+		if match(f.Name) {
+			names = append(names, f.Name)
+		}
+	}
+	return names
+}
+
+func changes(ch *engine.Change, match func(string) bool) bool {
+	for _, f := range ch.Fields {
+		if match(f.Name) {
+			return true
+		}
+	}
+	return false
+}
+
+// opOf returns the call's operation, inferring it from the path when the
+// call was decoded from a saved plan (which does not carry Op).
+func opOf(call engine.Call) string {
+	if call.Op != "" {
+		return call.Op
+	}
+	switch {
+	case call.Method == http.MethodPost && strings.HasSuffix(call.Path, "/upsert"):
+		return OpUpsert
+	case strings.HasSuffix(call.Path, "/changestatus"):
+		return OpChangeStatus
+	case strings.HasSuffix(call.Path, "/changetier"):
+		return OpChangeTier
+	}
+	return OpUpdate
+}
+
+// request builds an authenticated request to path under the base URL.
+func (c *Client) request(ctx context.Context, method, path string, body []byte) (*http.Request, error) {
+	var req *http.Request
+	var err error
+	if body != nil {
+		req, err = http.NewRequestWithContext(ctx, method, httpx.URL(c.base, path, nil), bytes.NewReader(body))
+	} else {
+		req, err = http.NewRequestWithContext(ctx, method, httpx.URL(c.base, path, nil), nil)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", httpx.UserAgent)
+	req.Header.Set("Authorization", c.auth)
+	return req, nil
+}

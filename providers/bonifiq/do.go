@@ -1,0 +1,373 @@
+package bonifiq
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/reconcile-dev/reconcile/engine"
+	"github.com/reconcile-dev/reconcile/providers/internal/httpx"
+)
+
+// Do makes one attempt of call. It makes no retries: the apply engine owns
+// them.
+func (c *Client) Do(ctx context.Context, ch *engine.Change, call engine.Call) (engine.Outcome, error) {
+	op := opOf(call)
+	id := httpx.Call{Provider: Name, Op: op, ID: ch.ID}
+	var desired, params engine.Fields
+	if ch.Desired != nil {
+		desired, params = ch.Desired.Fields, ch.Desired.Params
+	}
+	var body map[string]any
+	switch op {
+	case OpUpsert, OpUpdate:
+		body = ProfileBody(ch.ID, desired)
+	case OpChangeStatus:
+		body = StatusBody(ch.Action, desired, params)
+	case OpChangeTier:
+		body = TierBody(desired)
+	default:
+		return engine.Outcome{}, fmt.Errorf("%s: %s %s: unknown operation", Name, op, ch.ID)
+	}
+	data, err := encode(body)
+	if err != nil {
+		return engine.Outcome{}, id.Failure(0, "", err)
+	}
+	env, resp, err := c.send(ctx, id, call.Method, call.Path, data)
+	if err != nil {
+		return engine.Outcome{}, err
+	}
+	out := engine.Outcome{Status: resp.StatusCode}
+	if env.warning() {
+		out.Warning = env.text("the service answered with a warning")
+	}
+	if pid := env.publicID(); pid != "" {
+		out.IDs = engine.Fields{{Name: "PublicId", Value: engine.String(pid)}}
+	}
+	return out, nil
+}
+
+// Read fetches the customer: GET /v1/pvt/Customer/{id}. The answer shows no
+// enabled flag and no tier id, so only the profile fields are observed.
+func (c *Client) Read(ctx context.Context, r *engine.Resource, _ engine.Fields) (*engine.Observed, error) {
+	id := httpx.Call{Provider: Name, Op: OpRead, ID: r.ID}
+	env, _, err := c.send(ctx, id, http.MethodGet, "/v1/pvt/Customer/"+url.PathEscape(r.ID), nil)
+	if err != nil {
+		var ce *engine.CallError
+		if errors.As(err, &ce) && ce.Status == http.StatusNotFound {
+			return nil, fmt.Errorf("%s: %s: %w", Name, r.ID, engine.ErrNotFound)
+		}
+		return nil, err
+	}
+	obs, err := observe(env.Result)
+	if err != nil {
+		return nil, id.Failure(http.StatusOK, "unreadable customer in the answer", err)
+	}
+	return obs, nil
+}
+
+// send makes one request and checks the envelope: a failure is HTTP >= 400,
+// HasError, or Severity 2 (the vendor's own client does the same).
+func (c *Client) send(ctx context.Context, id httpx.Call, method, path string, body []byte) (*envelope, *http.Response, error) {
+	rctx, cancel := httpx.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	req, err := c.request(rctx, method, path, body)
+	if err != nil {
+		return nil, nil, id.Failure(0, "", err)
+	}
+	resp, data, err := id.Send(ctx, c.hc, req)
+	if err != nil {
+		return nil, nil, err
+	}
+	var env envelope
+	jerr := json.Unmarshal(data, &env)
+	switch {
+	case resp.StatusCode >= 400:
+		msg := ""
+		if jerr == nil {
+			msg = env.text("")
+		} else {
+			msg = httpx.Snippet(data)
+		}
+		return nil, resp, id.StatusError(resp, msg)
+	case resp.StatusCode < 200 || resp.StatusCode >= 300:
+		return nil, resp, id.Failure(resp.StatusCode, "unexpected answer", nil)
+	case jerr != nil:
+		return nil, resp, id.Failure(resp.StatusCode, "unreadable answer: "+httpx.Snippet(data), jerr)
+	case env.failed():
+		return nil, resp, id.Failure(resp.StatusCode, env.text("the service reported an error"), nil)
+	}
+	return &env, resp, nil
+}
+
+// envelope is the answer of every call.
+type envelope struct {
+	ErrorMessage *string         `json:"ErrorMessage"`
+	ErrorCode    json.RawMessage `json:"ErrorCode"`
+	Result       json.RawMessage `json:"Result"`
+	Code         json.RawMessage `json:"Code"`
+	CodeName     *string         `json:"CodeName"`
+	Severity     json.RawMessage `json:"Severity"`
+	HasWarning   bool            `json:"HasWarning"`
+	HasError     bool            `json:"HasError"`
+}
+
+// severity returns 0 (success), 1 (warning) or 2 (error); it accepts the
+// enum as a number or by name.
+func (e *envelope) severity() int {
+	s := strings.Trim(string(e.Severity), `"`)
+	switch strings.ToLower(s) {
+	case "1", "warning":
+		return 1
+	case "2", "error":
+		return 2
+	}
+	return 0
+}
+
+func (e *envelope) failed() bool  { return e.HasError || e.severity() == 2 }
+func (e *envelope) warning() bool { return e.HasWarning || e.severity() == 1 }
+
+// text returns the service's words: ErrorMessage, else CodeName, else Code.
+func (e *envelope) text(def string) string {
+	if e.ErrorMessage != nil && strings.TrimSpace(*e.ErrorMessage) != "" {
+		return strings.TrimSpace(*e.ErrorMessage)
+	}
+	if e.CodeName != nil && *e.CodeName != "" {
+		return *e.CodeName
+	}
+	if code := rawText(e.Code); code != "" {
+		return "code " + code
+	}
+	return def
+}
+
+func (e *envelope) publicID() string {
+	if len(e.Result) == 0 || e.Result[0] != '{' {
+		return ""
+	}
+	var r struct {
+		PublicID json.RawMessage `json:"PublicId"`
+	}
+	if json.Unmarshal(e.Result, &r) != nil {
+		return ""
+	}
+	return rawText(r.PublicID)
+}
+
+// rawText renders a JSON string or number as text; "" for null or absent.
+func rawText(raw json.RawMessage) string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	return string(raw)
+}
+
+func encode(body map[string]any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(body); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
+
+// ProfileBody is the body of PUT /v1/pvt/Customer/{id} and of upsert:
+// OriginalId and every managed profile field, null for a cleared one.
+func ProfileBody(id string, desired engine.Fields) map[string]any {
+	body := map[string]any{"OriginalId": id}
+	for _, f := range desired {
+		v := f.Value
+		switch f.Name {
+		case "name":
+			body["Name"] = str(v)
+		case "email":
+			body["Email"] = str(v)
+		case "phone":
+			body["Phone"] = str(v)
+		case "document":
+			body["Document"] = str(v)
+		case "enrolled":
+			body["IsEnrolled"] = boolean(v)
+		case "birthday":
+			if v.IsNull() {
+				body["BirthdayDate"] = nil
+			} else {
+				body["BirthdayDate"] = v.S + "T00:00:00Z"
+			}
+		case "signup_date":
+			body["SignupDate"] = instant(v)
+		}
+	}
+	return body
+}
+
+// StatusBody is the body of changestatus: IsEnabled (false for a disable)
+// and Reason.
+func StatusBody(action engine.Action, desired, params engine.Fields) map[string]any {
+	enabled := false
+	if action != engine.ActionDisable {
+		if v, ok := desired.Get("enabled"); ok {
+			enabled = boolean(v).(bool)
+		}
+	}
+	reason := DefaultReason
+	if v, ok := params.Get("status_reason"); ok && !v.IsNull() && strings.TrimSpace(v.S) != "" {
+		reason = v.S
+	}
+	return map[string]any{"IsEnabled": enabled, "Reason": reason}
+}
+
+// TierBody is the body of changetier: TierId and the managed grace fields.
+func TierBody(desired engine.Fields) map[string]any {
+	body := map[string]any{}
+	for _, f := range desired {
+		switch f.Name {
+		case "tier.id":
+			body["TierId"] = integer(f.Value)
+		case "tier.grace_period_days":
+			body["GracePeriodInDays"] = integer(f.Value)
+		case "tier.comments":
+			body["GracePeriodComments"] = str(f.Value)
+		}
+	}
+	return body
+}
+
+func str(v engine.Value) any {
+	if v.IsNull() {
+		return nil
+	}
+	return v.S
+}
+
+func boolean(v engine.Value) any {
+	if v.IsNull() {
+		return nil
+	}
+	return v.S == "true"
+}
+
+func integer(v engine.Value) any {
+	if v.IsNull() {
+		return nil
+	}
+	n, err := strconv.ParseInt(v.S, 10, 64)
+	if err != nil {
+		return v.S
+	}
+	return n
+}
+
+// instant sends a time in RFC 3339, UTC.
+func instant(v engine.Value) any {
+	if v.IsNull() {
+		return nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, v.S); err == nil {
+		return t.UTC().Format(time.RFC3339Nano)
+	}
+	if t, err := time.Parse(time.DateOnly, v.S); err == nil {
+		return t.Format(time.RFC3339)
+	}
+	return v.S
+}
+
+// observe maps a read result to the provider's fields. Keys the answer
+// does not carry are left out; null and empty text are the cleared value.
+func observe(result json.RawMessage) (*engine.Observed, error) {
+	var r map[string]json.RawMessage
+	if err := json.Unmarshal(result, &r); err != nil {
+		return nil, err
+	}
+	if r == nil {
+		return nil, errors.New("no Result")
+	}
+	obs := &engine.Observed{}
+	text := func(key, name string) error {
+		raw, ok := r[key]
+		if !ok {
+			return nil
+		}
+		var s *string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return fmt.Errorf("%s: %w", key, err)
+		}
+		if s == nil || *s == "" {
+			obs.Fields = append(obs.Fields, engine.Field{Name: name, Value: engine.Null()})
+		} else {
+			obs.Fields = append(obs.Fields, engine.Field{Name: name, Value: engine.String(*s)})
+		}
+		return nil
+	}
+	when := func(key, name string, date bool) error {
+		raw, ok := r[key]
+		if !ok {
+			return nil
+		}
+		var s *string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return fmt.Errorf("%s: %w", key, err)
+		}
+		if s == nil || *s == "" {
+			obs.Fields = append(obs.Fields, engine.Field{Name: name, Value: engine.Null()})
+			return nil
+		}
+		t, err := parseTime(*s)
+		if err != nil {
+			return fmt.Errorf("%s: %w", key, err)
+		}
+		if date {
+			// A birthday is a calendar date: the service keeps it at midnight,
+			// and its date part is the date, whatever the offset says.
+			obs.Fields = append(obs.Fields, engine.Field{Name: name, Value: engine.String(t.Format(time.DateOnly))})
+		} else {
+			obs.Fields = append(obs.Fields, engine.Field{Name: name, Value: engine.String(t.UTC().Format(time.RFC3339Nano))})
+		}
+		return nil
+	}
+	for _, err := range []error{
+		text("Name", "name"), text("Email", "email"), text("Phone", "phone"), text("Document", "document"),
+		when("BirthdayDate", "birthday", true), when("SignupDate", "signup_date", false),
+	} {
+		if err != nil {
+			return nil, err
+		}
+	}
+	if raw, ok := r["IsEnrolled"]; ok && string(raw) != "null" {
+		var b bool
+		if err := json.Unmarshal(raw, &b); err != nil {
+			return nil, fmt.Errorf("IsEnrolled: %w", err)
+		}
+		obs.Fields = append(obs.Fields, engine.Field{Name: "enrolled", Value: engine.Bool(b)})
+	}
+	obs.Fields.Sort()
+	if pid := rawText(r["PublicId"]); pid != "" {
+		obs.IDs = engine.Fields{{Name: "PublicId", Value: engine.String(pid)}}
+	}
+	return obs, nil
+}
+
+// parseTime reads the service's date-times, which may lack an offset (then
+// UTC) or carry fractions.
+func parseTime(s string) (time.Time, error) {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", time.DateOnly} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("unreadable time %q", s)
+}

@@ -1,0 +1,263 @@
+// Package httpx holds what the three provider clients share: base URL
+// resolution and checking, path joining, the default HTTP client, and the
+// classification of failures into *engine.CallError.
+package httpx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/reconcile-dev/reconcile/engine"
+)
+
+// MaxBody bounds how much of an answer a client reads: customer records are
+// small, and a runaway body must not exhaust memory.
+const MaxBody = 4 << 20
+
+// Getenv returns getenv, or os.Getenv when it is nil.
+func Getenv(getenv func(string) string) func(string) string {
+	if getenv == nil {
+		return os.Getenv
+	}
+	return getenv
+}
+
+// ResolveBaseURL picks the base URL by precedence (the environment, then the
+// manifest, then the default) and checks it.
+func ResolveBaseURL(def, configured, env string) (*url.URL, error) {
+	raw := def
+	if configured != "" {
+		raw = configured
+	}
+	if env != "" {
+		raw = env
+	}
+	return CheckBaseURL(raw)
+}
+
+// CheckBaseURL parses raw and checks that it is https, or http on a
+// loopback host, with no query, fragment or user info (credentials come only
+// from the environment variables).
+func CheckBaseURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("invalid base URL %q: %w", raw, err)
+	}
+	if u.Host == "" || u.Opaque != "" {
+		return nil, fmt.Errorf("invalid base URL %q: it needs a scheme and a host, like https://api.example.com", raw)
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("invalid base URL %q: credentials belong in the environment, not in the URL", u.Redacted())
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("invalid base URL %q: it cannot carry a query or a fragment", raw)
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !IsLoopback(u.Hostname()) {
+			return nil, fmt.Errorf("invalid base URL %q: http:// is allowed only on a loopback host (127.0.0.1, ::1, localhost); use https://", raw)
+		}
+	default:
+		return nil, fmt.Errorf("invalid base URL %q: the scheme must be https", raw)
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath = ""
+	return u, nil
+}
+
+// IsLoopback reports whether host is localhost or a loopback address
+// (127.0.0.0/8, ::1).
+func IsLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// URL appends path (which starts with "/" and is already escaped) to base
+// with a single slash between them, and adds query.
+func URL(base *url.URL, path string, query url.Values) string {
+	var b strings.Builder
+	b.WriteString(base.Scheme)
+	b.WriteString("://")
+	b.WriteString(base.Host)
+	b.WriteString(strings.TrimRight(base.EscapedPath(), "/"))
+	b.WriteString("/")
+	b.WriteString(strings.TrimLeft(path, "/"))
+	if len(query) > 0 {
+		b.WriteString("?")
+		b.WriteString(query.Encode())
+	}
+	return b.String()
+}
+
+// NewClient returns the HTTP client used when the caller gives none: its
+// own transport with bounded dial, TLS and header waits, and no overall
+// timeout (each call has its own, from the provider's settings).
+func NewClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	t.TLSHandshakeTimeout = 10 * time.Second
+	t.ResponseHeaderTimeout = 60 * time.Second
+	t.MaxIdleConnsPerHost = 16
+	t.IdleConnTimeout = 90 * time.Second
+	return &http.Client{Transport: t}
+}
+
+// RetryAfter parses a Retry-After header, in seconds or as an HTTP date,
+// into a wait; 0 when absent or unreadable.
+func RetryAfter(h string, now time.Time) time.Duration {
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return 0
+	}
+	if n, err := strconv.ParseInt(h, 10, 64); err == nil {
+		if n <= 0 {
+			return 0
+		}
+		if n > 24*3600 {
+			n = 24 * 3600
+		}
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(h); err == nil {
+		if d := t.Sub(now); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
+
+// Call identifies the call being made, for errors.
+type Call struct {
+	Provider string
+	Op       string
+	ID       string
+}
+
+// StatusError classifies an answer with an error status (or a 2xx whose body
+// reports a failure): 429 and 5xx are retryable, 401 and 403 fatal, other
+// statuses are a failure of this customer only.
+func (c Call) StatusError(resp *http.Response, message string) *engine.CallError {
+	e := &engine.CallError{Provider: c.Provider, Op: c.Op, ID: c.ID, Status: resp.StatusCode, Message: message}
+	switch {
+	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
+		e.Retryable = true
+		e.RetryAfter = RetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		e.Fatal = true
+	}
+	return e
+}
+
+// Failure is a call that got an answer the client cannot accept (a 2xx whose
+// body reports an error, or is unreadable): not retryable.
+func (c Call) Failure(status int, message string, err error) *engine.CallError {
+	return &engine.CallError{Provider: c.Provider, Op: c.Op, ID: c.ID, Status: status, Message: message, Err: err}
+}
+
+// ErrTimeout is the cause of a call's own per-request timeout. It is a
+// context.DeadlineExceeded.
+var ErrTimeout error = timeoutError{}
+
+type timeoutError struct{}
+
+func (timeoutError) Error() string        { return "request timed out" }
+func (timeoutError) Timeout() bool        { return true }
+func (timeoutError) Is(target error) bool { return target == context.DeadlineExceeded }
+
+// TransportError classifies an error from sending a request or reading its
+// answer. A cancelled parent context is returned wrapped, not retryable; a
+// deadline (the call's own timeout or the caller's) and every network
+// failure are retryable.
+func (c Call) TransportError(parent context.Context, status int, err error) error {
+	if errors.Is(parent.Err(), context.Canceled) {
+		return fmt.Errorf("%s: %s %s: %w", c.Provider, c.Op, c.ID, parent.Err())
+	}
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		// The URL is ours and carries no credential, but the message is
+		// clearer without it repeated.
+		err = fmt.Errorf("%s %s: %w", uerr.Op, redact(uerr.URL), uerr.Err)
+	}
+	return &engine.CallError{Provider: c.Provider, Op: c.Op, ID: c.ID, Status: status, Retryable: true, Err: err}
+}
+
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "request"
+	}
+	return u.Redacted()
+}
+
+// WithTimeout bounds one call by d (none when d <= 0), with ErrTimeout as the
+// cause.
+func WithTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeoutCause(ctx, d, ErrTimeout)
+}
+
+// Send makes req with hc and reads the whole answer (bounded by MaxBody).
+// Errors are classified with TransportError against parent.
+func (c Call) Send(parent context.Context, hc *http.Client, req *http.Request) (*http.Response, []byte, error) {
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, nil, c.TransportError(parent, 0, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBody))
+	if err != nil {
+		return nil, nil, c.TransportError(parent, resp.StatusCode, fmt.Errorf("reading the answer: %w", err))
+	}
+	return resp, body, nil
+}
+
+// Snippet returns the start of a non-JSON body, on one line, for messages.
+func Snippet(body []byte) string {
+	const max = 120
+	s := strings.Join(strings.Fields(string(body)), " ")
+	if len(s) > max {
+		cut := max
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "..."
+	}
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "?")
+	}
+	return s
+}
+
+// UserAgent is sent with every request.
+const UserAgent = "reconcile (+https://github.com/reconcile-dev/reconcile)"
+
+// MissingCredentials returns the error Ready gives when any of vars is unset,
+// naming all of them, or nil.
+func MissingCredentials(provider string, getenv func(string) string, vars ...string) error {
+	var missing []string
+	for _, v := range vars {
+		if getenv(v) == "" {
+			missing = append(missing, v)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s: credentials missing: set %s", provider, strings.Join(missing, " and "))
+}

@@ -1,0 +1,98 @@
+package invisiblecollector
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/reconcile-dev/reconcile/engine"
+)
+
+var _ engine.Provider = (*Client)(nil)
+
+// fields builds sorted engine.Fields from name, value pairs (nil is null).
+func fields(kv ...any) engine.Fields {
+	var fs engine.Fields
+	for i := 0; i < len(kv); i += 2 {
+		v := engine.Null()
+		if s, ok := kv[i+1].(string); ok {
+			v = engine.String(s)
+		}
+		fs = fs.Set(kv[i].(string), v)
+	}
+	return fs
+}
+
+func change(action engine.Action, id string, desired, params, ids engine.Fields, changed ...string) *engine.Change {
+	ch := &engine.Change{Address: Name + "/" + id, Provider: Name, ID: id, Action: action, IDs: ids,
+		Desired: &engine.Resource{Provider: Name, ID: id, Fields: desired, Params: params}}
+	if action == engine.ActionCreate && changed == nil {
+		for _, f := range desired {
+			changed = append(changed, f.Name)
+		}
+	}
+	for _, n := range changed {
+		v, _ := desired.Get(n)
+		ch.Fields = append(ch.Fields, engine.FieldChange{Name: n, After: v})
+	}
+	return ch
+}
+
+func newTestClient(t *testing.T, base string) *Client {
+	t.Helper()
+	env := map[string]string{EnvToken: "tok", EnvBaseURL: base}
+	c, err := New(Options{Getenv: func(k string) string { return env[k] }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestCalls(t *testing.T) {
+	all := fields("name", "ACME", "email", "a@example.com", "phone", nil, "vat_number", "PT1", "address", "Rua 1",
+		"zip_code", "1000", "city", "Lisboa", "country", "PT", "locale", "pt")
+	names := []string{"address", "city", "country", "email", "locale", "name", "phone", "vat_number", "zip_code"}
+	gid := fields("gid", "g-1")
+	tests := []struct {
+		name string
+		ch   *engine.Change
+		want []engine.Call
+	}{
+		{"create by id", change(engine.ActionCreate, "100001", all, nil, nil),
+			[]engine.Call{{Method: "PUT", Path: "/customers/100001", Op: OpCreate, Fields: names}}},
+		{"create by manifest gid", change(engine.ActionCreate, "100001", all, gid, nil),
+			[]engine.Call{{Method: "PUT", Path: "/customers/g-1", Op: OpCreate, Fields: names}}},
+		{"update by state gid, settles every managed field", change(engine.ActionUpdate, "100001", all, nil, fields("gid", "g-2"), "city"),
+			[]engine.Call{{Method: "PUT", Path: "/customers/g-2", Op: OpUpdate, Fields: names}}},
+		{"manifest gid wins over state", change(engine.ActionUpdate, "100001", all, gid, fields("gid", "g-2"), "city"),
+			[]engine.Call{{Method: "PUT", Path: "/customers/g-1", Op: OpUpdate, Fields: names}}},
+		{"update escaped id", change(engine.ActionUpdate, "a b/c", fields("country", "PT", "name", "N"), nil, nil, "name"),
+			[]engine.Call{{Method: "PUT", Path: "/customers/a%20b%2Fc", Op: OpUpdate, Fields: []string{"country", "name"}}}},
+		{"forget", &engine.Change{Provider: Name, ID: "1", Action: engine.ActionForget}, nil},
+		{"disable (not offered)", &engine.Change{Provider: Name, ID: "1", Action: engine.ActionDisable}, nil},
+	}
+	c := newTestClient(t, "")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, c.Calls(tt.ch)); diff != "" {
+				t.Errorf("Calls (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestReady(t *testing.T) {
+	c, err := New(Options{Getenv: func(string) string { return "" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.BaseURL(), DefaultBaseURL; got != want {
+		t.Errorf("BaseURL = %q, want %q", got, want)
+	}
+	if err := c.Ready(); err == nil || err.Error() != "invisiblecollector: credentials missing: set INVISIBLECOLLECTOR_API_TOKEN" {
+		t.Errorf("Ready = %v", err)
+	}
+	if _, err := New(Options{Getenv: func(k string) string { return map[string]string{EnvBaseURL: "http://10.0.0.1"}[k] }}); err == nil {
+		t.Error("New accepted http:// on a non-loopback host")
+	}
+}

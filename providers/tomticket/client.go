@@ -1,0 +1,136 @@
+package tomticket
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/reconcile-dev/reconcile/engine"
+	"github.com/reconcile-dev/reconcile/providers/internal/httpx"
+)
+
+// Names and defaults of the provider (SPEC 1).
+const (
+	Name           = engine.TomTicket
+	DefaultBaseURL = "https://api.tomticket.com/v2.0"
+	EnvToken       = "TOMTICKET_API_TOKEN"
+	EnvBaseURL     = "TOMTICKET_BASE_URL"
+)
+
+// Call operations, as Call.Op names them. OpNew and OpRead are made by Do
+// and Read only, never planned.
+const (
+	OpCreate = "create"
+	OpUpdate = "update"
+	OpNew    = "new"
+	OpRead   = "read"
+)
+
+// Options configures a Client.
+type Options struct {
+	// Config is the provider's settings; BaseURL and Timeout are used here.
+	Config engine.ProviderConfig
+	// Getenv reads the environment; nil means os.Getenv.
+	Getenv func(string) string
+	// HTTPClient makes the requests; nil means a default client.
+	HTTPClient *http.Client
+}
+
+// Client talks to the TomTicket API. It implements engine.Provider.
+type Client struct {
+	base    *url.URL
+	auth    string // the Authorization header value, never logged or returned
+	missing error
+	hc      *http.Client
+	timeout time.Duration
+}
+
+// New returns a client. It needs no credentials (plans are offline); it fails
+// only when the base URL is invalid.
+func New(opts Options) (*Client, error) {
+	getenv := httpx.Getenv(opts.Getenv)
+	base, err := httpx.ResolveBaseURL(DefaultBaseURL, opts.Config.BaseURL, getenv(EnvBaseURL))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", Name, err)
+	}
+	c := &Client{base: base, hc: opts.HTTPClient, timeout: opts.Config.Timeout}
+	if c.hc == nil {
+		c.hc = httpx.NewClient()
+	}
+	c.missing = httpx.MissingCredentials(Name, getenv, EnvToken)
+	if c.missing == nil {
+		c.auth = "Bearer " + getenv(EnvToken)
+	}
+	return c, nil
+}
+
+// Name returns "tomticket".
+func (c *Client) Name() string { return Name }
+
+// BaseURL returns the base URL requests go to.
+func (c *Client) BaseURL() string { return c.base.String() }
+
+// Ready reports missing credentials.
+func (c *Client) Ready() error { return c.missing }
+
+// Calls plans the one request a change makes: POST /customer/update with
+// only the changed fields (an update) or every managed field (a create,
+// whose customer/new fallback on a 404 is not listed).
+func (c *Client) Calls(ch *engine.Change) []engine.Call {
+	call := engine.Call{Method: http.MethodPost, Path: "/customer/update"}
+	switch ch.Action {
+	case engine.ActionCreate:
+		call.Op = OpCreate
+		if ch.Desired != nil {
+			for _, f := range ch.Desired.Fields {
+				call.Fields = append(call.Fields, f.Name)
+			}
+		}
+	case engine.ActionUpdate:
+		call.Op = OpUpdate
+		call.Fields = ch.Changed()
+	default:
+		return nil
+	}
+	return []engine.Call{call}
+}
+
+// idType returns the customer_type_id: "E" when the customer is identified
+// by e-mail, else "I" (internal id, the default). The manifest's id_type
+// wins over the one the state holds.
+func idType(params, ids engine.Fields) string {
+	v, ok := params.Get("id_type")
+	if !ok || v.IsNull() {
+		v, ok = ids.Get("id_type")
+	}
+	if ok && v.S == "email" {
+		return "E"
+	}
+	return "I"
+}
+
+// formKey is the form field of a provider field: custom_fields.X is
+// custom_field[X], the others keep their names.
+func formKey(name string) string {
+	if x, ok := strings.CutPrefix(name, "custom_fields."); ok {
+		return "custom_field[" + x + "]"
+	}
+	return name
+}
+
+// formValue renders a value for the form: cleared is empty, create_tickets
+// is 1 or 0.
+func formValue(name string, v engine.Value) string {
+	switch {
+	case v.IsNull():
+		return ""
+	case name == "create_tickets":
+		if v.S == "true" {
+			return "1"
+		}
+		return "0"
+	}
+	return v.S
+}

@@ -1,0 +1,249 @@
+package tomticket
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/reconcile-dev/reconcile/engine"
+	"github.com/reconcile-dev/reconcile/providers/internal/httpx"
+)
+
+// FormField is one field of a multipart form, in the order sent.
+type FormField struct{ Key, Value string }
+
+// UpdateForm is the form of customer/update: customer_id, customer_type_id
+// and the named fields (cleared ones empty).
+func UpdateForm(id string, typ string, desired engine.Fields, names []string) []FormField {
+	form := []FormField{{"customer_id", id}, {"customer_type_id", typ}}
+	for _, n := range names {
+		v, ok := desired.Get(n)
+		if !ok {
+			continue
+		}
+		form = append(form, FormField{formKey(n), formValue(n, v)})
+	}
+	return form
+}
+
+// NewForm is the form of customer/new: customer_id and every managed field
+// that has a value, except internal_id (customer/new takes none, nor a
+// customer_type_id). A customer identified by e-mail gets its id as e-mail
+// when the manifest does not manage one, so it can be found by it.
+func NewForm(id, typ string, desired engine.Fields) []FormField {
+	form := []FormField{{"customer_id", id}}
+	for _, f := range desired {
+		if f.Name == "internal_id" || f.Value.IsNull() {
+			continue
+		}
+		form = append(form, FormField{formKey(f.Name), formValue(f.Name, f.Value)})
+	}
+	if _, ok := desired.Get("email"); !ok && typ == "E" {
+		form = append(form, FormField{"email", id})
+	}
+	return form
+}
+
+// Do makes one attempt of call: POST /customer/update; for a create answered
+// 404, POST /customer/new (then, for a customer identified by e-mail whose
+// internal_id is managed, a customer/update that sets it).
+func (c *Client) Do(ctx context.Context, ch *engine.Change, call engine.Call) (engine.Outcome, error) {
+	var desired, params engine.Fields
+	if ch.Desired != nil {
+		desired, params = ch.Desired.Fields, ch.Desired.Params
+	}
+	typ := idType(params, ch.IDs)
+	op, names := call.Op, call.Fields
+	if op == "" {
+		op = OpUpdate
+		if ch.Action == engine.ActionCreate {
+			op = OpCreate
+		}
+	}
+	if names == nil {
+		if op == OpCreate {
+			for _, f := range desired {
+				names = append(names, f.Name)
+			}
+		} else {
+			names = ch.Changed()
+		}
+	}
+	status, err := c.post(ctx, httpx.Call{Provider: Name, Op: op, ID: ch.ID}, "/customer/update", UpdateForm(ch.ID, typ, desired, names))
+	if err != nil && op == OpCreate && statusOf(err) == http.StatusNotFound {
+		status, err = c.post(ctx, httpx.Call{Provider: Name, Op: OpNew, ID: ch.ID}, "/customer/new", NewForm(ch.ID, typ, desired))
+		if v, ok := desired.Get("internal_id"); err == nil && ok && !v.IsNull() && typ == "E" {
+			status, err = c.post(ctx, httpx.Call{Provider: Name, Op: OpUpdate, ID: ch.ID}, "/customer/update",
+				UpdateForm(ch.ID, typ, desired, []string{"internal_id"}))
+		}
+	}
+	if err != nil {
+		return engine.Outcome{}, err
+	}
+	idt := "internal"
+	if typ == "E" {
+		idt = "email"
+	}
+	return engine.Outcome{Status: status, IDs: engine.Fields{{Name: "id_type", Value: engine.String(idt)}}}, nil
+}
+
+// Read fetches the customer: GET /customer/details.
+func (c *Client) Read(ctx context.Context, r *engine.Resource, ids engine.Fields) (*engine.Observed, error) {
+	q := url.Values{"customer_id": {r.ID}, "customer_type_id": {idType(r.Params, ids)}}
+	id := httpx.Call{Provider: Name, Op: OpRead, ID: r.ID}
+	ans, _, err := c.send(ctx, id, http.MethodGet, "/customer/details", q, nil, "")
+	if err != nil {
+		if statusOf(err) == http.StatusNotFound {
+			return nil, fmt.Errorf("%s: %s: %w", Name, r.ID, engine.ErrNotFound)
+		}
+		return nil, err
+	}
+	var data map[string]json.RawMessage
+	if err := json.Unmarshal(ans.Data, &data); err != nil || data == nil {
+		return nil, id.Failure(http.StatusOK, "the answer has no customer data", err)
+	}
+	obs := &engine.Observed{}
+	for _, name := range []string{"name", "email", "phone", "internal_id", "language", "organization_id", "portfolio_id"} {
+		raw, ok := data[name]
+		if !ok {
+			continue
+		}
+		v := engine.Null()
+		if s := text(raw); s != "" {
+			v = engine.String(s)
+		}
+		obs.Fields = append(obs.Fields, engine.Field{Name: name, Value: v})
+	}
+	if raw, ok := data["create_tickets"]; ok {
+		v := engine.Null()
+		if b, ok := lenientBool(raw); ok {
+			v = engine.Bool(b)
+		}
+		obs.Fields = append(obs.Fields, engine.Field{Name: "create_tickets", Value: v})
+	}
+	obs.Fields.Sort()
+	idt := "internal"
+	if idType(r.Params, ids) == "E" {
+		idt = "email"
+	}
+	obs.IDs = engine.Fields{{Name: "id_type", Value: engine.String(idt)}}
+	return obs, nil
+}
+
+func statusOf(err error) int {
+	var ce *engine.CallError
+	if errors.As(err, &ce) {
+		return ce.Status
+	}
+	return 0
+}
+
+// post sends form as multipart/form-data.
+func (c *Client) post(ctx context.Context, id httpx.Call, path string, form []FormField) (int, error) {
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	for _, f := range form {
+		if err := w.WriteField(f.Key, f.Value); err != nil {
+			return 0, id.Failure(0, "", err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		return 0, id.Failure(0, "", err)
+	}
+	_, status, err := c.send(ctx, id, http.MethodPost, path, nil, buf.Bytes(), w.FormDataContentType())
+	return status, err
+}
+
+// answer is the body of every answer: {error, message, data, ...}.
+type answer struct {
+	Error   json.RawMessage `json:"error"`
+	Message json.RawMessage `json:"message"`
+	Data    json.RawMessage `json:"data"`
+}
+
+// send makes one request and checks the answer: a failure is a non-2xx
+// status or a body whose error is true (HTTP 200 included).
+func (c *Client) send(ctx context.Context, id httpx.Call, method, path string, q url.Values, body []byte, contentType string) (*answer, int, error) {
+	rctx, cancel := httpx.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	var rd *bytes.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	var req *http.Request
+	var err error
+	if rd != nil {
+		req, err = http.NewRequestWithContext(rctx, method, httpx.URL(c.base, path, q), rd)
+	} else {
+		req, err = http.NewRequestWithContext(rctx, method, httpx.URL(c.base, path, q), nil)
+	}
+	if err != nil {
+		return nil, 0, id.Failure(0, "", err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", httpx.UserAgent)
+	req.Header.Set("Authorization", c.auth)
+	resp, data, err := id.Send(ctx, c.hc, req)
+	if err != nil {
+		return nil, 0, err
+	}
+	var ans answer
+	jerr := json.Unmarshal(data, &ans)
+	if jerr == nil && !bytes.HasPrefix(bytes.TrimSpace(data), []byte("{")) {
+		jerr = errors.New("the answer is not a JSON object")
+	}
+	msg := text(ans.Message)
+	if jerr != nil {
+		msg = httpx.Snippet(data)
+	}
+	switch {
+	case resp.StatusCode < 200 || resp.StatusCode >= 300:
+		return nil, resp.StatusCode, id.StatusError(resp, msg)
+	case jerr != nil:
+		return nil, resp.StatusCode, id.Failure(resp.StatusCode, "unreadable answer: "+msg, jerr)
+	}
+	if failed, _ := lenientBool(ans.Error); failed {
+		if msg == "" {
+			msg = "the service reported an error"
+		}
+		return nil, resp.StatusCode, id.Failure(resp.StatusCode, msg, nil)
+	}
+	return &ans, resp.StatusCode, nil
+}
+
+// text renders a JSON string, number or boolean as text; "" for null.
+func text(raw json.RawMessage) string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return strings.TrimSpace(s)
+	}
+	if raw[0] == '{' || raw[0] == '[' {
+		return ""
+	}
+	return string(raw)
+}
+
+// lenientBool reads true/false, 1/0 and "true"/"1"/"sim" alike; ok is false
+// for null, empty or anything else.
+func lenientBool(raw json.RawMessage) (b, ok bool) {
+	switch strings.ToLower(text(raw)) {
+	case "true", "1", "yes", "sim", "s", "y":
+		return true, true
+	case "false", "0", "no", "não", "nao", "n":
+		return false, true
+	}
+	return false, false
+}
