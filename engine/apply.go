@@ -132,7 +132,7 @@ func Apply(ctx context.Context, p *Plan, opts ApplyOptions) (*Result, error) {
 		if lim == nil {
 			lim = NewLimiter(name, cfg)
 		}
-		pr := &providerRun{name: name, cfg: cfg, lim: lim, prov: opts.Providers[name], idx: idx}
+		pr := &providerRun{name: name, cfg: cfg, lim: lim, prov: opts.Providers[name], idx: idx, probe: make(chan struct{}, 1)}
 		workers := min(max(cfg.Concurrency, 1), opts.Parallelism, len(idx))
 		for range workers {
 			wg.Go(func() { a.worker(ctx, pr) })
@@ -189,6 +189,41 @@ type providerRun struct {
 	idx     []int
 	next    atomic.Int64
 	stopped atomic.Pointer[CallError] // set by a 401/403
+
+	// Until one call has been answered without a 401 or 403, calls to the
+	// provider go one at a time, so bad credentials cost one refused call,
+	// not one per worker.
+	// probe is a one-slot semaphore (a channel, not a mutex, so that waiting
+	// on it is durable blocking inside testing/synctest).
+	open  atomic.Bool
+	probe chan struct{}
+}
+
+// enter waits until pr accepts concurrent calls, or makes the caller the
+// one probing call (it then holds pr.probe until leave).
+func (pr *providerRun) enter() (probing bool) {
+	if pr.open.Load() {
+		return false
+	}
+	pr.probe <- struct{}{}
+	if pr.open.Load() {
+		<-pr.probe
+		return false
+	}
+	return true
+}
+
+// leave ends a call made after enter; a call not refused its credentials
+// opens the provider to concurrent calls.
+func (pr *providerRun) leave(probing bool, err error) {
+	if !probing {
+		return
+	}
+	var ce *CallError
+	if !errors.As(err, &ce) || !ce.Fatal {
+		pr.open.Store(true)
+	}
+	<-pr.probe
 }
 
 func (a *applier) stopping() bool {
@@ -243,11 +278,20 @@ func (a *applier) runChange(ctx context.Context, pr *providerRun, it *Item) {
 		if ctx.Err() != nil || a.stopping() {
 			return // the rest is not attempted; what was done is recorded
 		}
+		probing := pr.enter()
 		if ce := pr.stopped.Load(); ce != nil {
+			pr.leave(probing, ce)
 			it.Message = fmt.Sprintf("%v (%s)", ErrProviderStopped, ce.Error())
 			return
 		}
 		out, err := a.callWithRetry(ctx, pr, ch, call)
+		if err != nil {
+			var ce *CallError
+			if errors.As(err, &ce) && ce.Fatal {
+				pr.stopped.CompareAndSwap(nil, ce)
+			}
+		}
+		pr.leave(probing, err)
 		if err != nil {
 			if errors.Is(err, errStopped) || ctx.Err() != nil {
 				return
@@ -257,9 +301,6 @@ func (a *applier) runChange(ctx context.Context, pr *providerRun, it *Item) {
 			var ce *CallError
 			if errors.As(err, &ce) {
 				it.HTTPStatus = ce.Status
-				if ce.Fatal {
-					pr.stopped.CompareAndSwap(nil, ce)
-				}
 			}
 			return
 		}

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gocarina/gocsv"
+
+	"github.com/reconcile-dev/reconcile/engine"
+)
+
+// progress shows how an apply advances: a live line on a terminal, a line
+// every few seconds otherwise, and with -json one event per line on stdout.
+type progress struct {
+	c      *cli
+	json   bool
+	tty    bool
+	mu     sync.Mutex
+	began  time.Time
+	totals map[string]int
+	done   map[string]int
+	fails  map[string]int
+	quit   chan struct{}
+	wg     sync.WaitGroup
+	enc    *json.Encoder
+}
+
+// Intervals of the progress display.
+const (
+	progressTTY   = 250 * time.Millisecond
+	progressLines = 5 * time.Second
+)
+
+func newProgress(c *cli, p *engine.Plan, asJSON bool) *progress {
+	pg := &progress{c: c, json: asJSON, tty: isTerminal(c.stderr), totals: map[string]int{}, done: map[string]int{}, fails: map[string]int{}, quit: make(chan struct{})}
+	for _, ch := range p.Changes {
+		pg.totals[ch.Provider] += len(ch.Calls)
+	}
+	if asJSON {
+		pg.enc = json.NewEncoder(c.stdout)
+		pg.enc.SetEscapeHTML(false)
+	}
+	return pg
+}
+
+func (pg *progress) start() {
+	pg.began = time.Now()
+	every := progressLines
+	if pg.tty {
+		every = progressTTY
+	}
+	pg.wg.Go(func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-pg.quit:
+				return
+			case <-t.C:
+				pg.print(false)
+			}
+		}
+	})
+}
+
+func (pg *progress) stop() {
+	close(pg.quit)
+	pg.wg.Wait()
+	pg.print(true)
+}
+
+// eventDoc is one -json event line.
+type eventDoc struct {
+	Type       string  `json:"type"`
+	Time       string  `json:"time"`
+	Provider   string  `json:"provider,omitempty"`
+	Address    string  `json:"address,omitempty"`
+	Op         string  `json:"op,omitempty"`
+	Attempt    int     `json:"attempt,omitempty"`
+	WaitSecs   float64 `json:"wait_seconds,omitempty"`
+	Status     string  `json:"status,omitempty"`
+	HTTPStatus int     `json:"http_status,omitempty"`
+	Message    string  `json:"message,omitempty"`
+	Source     string  `json:"source,omitempty"`
+}
+
+func (pg *progress) event(ev engine.Event) {
+	pg.mu.Lock()
+	defer pg.mu.Unlock()
+	switch ev.Kind {
+	case engine.EventCall:
+		pg.done[ev.Provider]++
+	case engine.EventChange:
+		if ev.Item.Status == engine.StatusFailed {
+			pg.fails[ev.Provider]++
+		}
+	}
+	if !pg.json {
+		return
+	}
+	doc := eventDoc{Type: string(ev.Kind), Time: ev.Time.UTC().Format(time.RFC3339Nano), Provider: ev.Provider, Address: ev.Address, Op: ev.Op, Attempt: ev.Attempt, WaitSecs: ev.Wait.Seconds()}
+	if ev.Err != nil {
+		doc.Message = ev.Err.Error()
+	}
+	if it := ev.Item; it != nil {
+		doc.Status, doc.HTTPStatus, doc.Source = string(it.Status), it.HTTPStatus, it.Change.Source
+		if it.Message != "" {
+			doc.Message = it.Message
+		}
+	}
+	_ = pg.enc.Encode(doc)
+}
+
+// print writes the progress of every provider with calls to make.
+func (pg *progress) print(final bool) {
+	if pg.json || (final && !pg.tty) {
+		return
+	}
+	pg.mu.Lock()
+	elapsed := time.Since(pg.began)
+	var parts []string
+	for _, name := range engine.ProviderNames {
+		total := pg.totals[name]
+		if total == 0 {
+			continue
+		}
+		done := pg.done[name]
+		rate := float64(done) / max(elapsed.Seconds(), 1e-3)
+		eta := "—"
+		if done >= total {
+			eta = "done"
+		} else if rate > 0 {
+			eta = "ETA " + humanDuration(time.Duration(float64(total-done)/rate*float64(time.Second)))
+		}
+		s := fmt.Sprintf("%s %d/%d calls (%.1f/s, %s)", name, done, total, rate, eta)
+		if f := pg.fails[name]; f > 0 {
+			s += fmt.Sprintf(", %d failed", f)
+		}
+		parts = append(parts, s)
+	}
+	pg.mu.Unlock()
+	line := strings.Join(parts, " | ")
+	w := pg.c.stderr
+	if pg.tty {
+		fmt.Fprintf(w, "\r\x1b[2K%s", line)
+		if final {
+			fmt.Fprintln(w)
+		}
+		return
+	}
+	fmt.Fprintf(w, "[%s] %s\n", humanDuration(elapsed), line)
+}
+
+// reportRow is one row of -report FILE.csv.
+type reportRow struct {
+	Address    string `csv:"address"`
+	Action     string `csv:"action"`
+	Status     string `csv:"status"`
+	HTTPStatus string `csv:"http_status"`
+	Message    string `csv:"message"`
+	Source     string `csv:"source"`
+}
+
+// writeReport writes one row per change, ready to fix in a spreadsheet.
+func writeReport(path string, res *engine.Result) error {
+	rows := make([]reportRow, 0, len(res.Items))
+	for _, it := range res.Items {
+		r := reportRow{Address: it.Change.Address, Action: string(it.Change.Action), Status: string(it.Status), Message: it.Message, Source: it.Change.Source}
+		if it.HTTPStatus != 0 {
+			r.HTTPStatus = fmt.Sprint(it.HTTPStatus)
+		}
+		rows = append(rows, r)
+	}
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := gocsv.MarshalFile(&rows, f); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, path)
+}

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/reconcile-dev/reconcile/engine"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// cli holds what every command needs from the outside world, so tests can
+// run commands in-process.
+type cli struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	getenv func(string) string
+
+	// Persistent flags.
+	statePath   string
+	lockTimeout string
+	noColor     bool
+}
+
+// exitError carries an exit status and, optionally, a message for stderr.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+// silentExit ends a command with code after it has printed what it had to say.
+func silentExit(code int) error { return &exitError{code: code} }
+
+// run executes reconcile with args and returns the exit status. It is main
+// without the process: tests call it directly.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	root := c.newRootCmd()
+	root.SetArgs(normalizeArgs(root, args))
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.msg != "" {
+			fmt.Fprintln(stderr, "Error: "+ee.msg)
+		}
+		return ee.code
+	}
+	var ds engine.Diagnostics
+	if errors.As(err, &ds) {
+		printDiagnostics(stderr, ds)
+		return 1
+	}
+	fmt.Fprintln(stderr, "Error: "+err.Error())
+	return 1
+}
+
+func (c *cli) newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "reconcile",
+		Short: "Plan and apply customer records across BonifiQ, InvisibleCollector and TomTicket",
+		Long: `reconcile keeps customer records in three SaaS services (BonifiQ, InvisibleCollector,
+TomTicket) in the state that reviewed YAML and CSV manifests describe.
+
+  reconcile validate      check the manifests, report every problem with its position
+  reconcile plan          show, offline, what would change in each service
+  reconcile show          print the state, or a plan saved with plan -out
+  reconcile state ...     list, inspect or remove addresses in the state
+
+Manifests are read from manifests/ unless -f names files or directories.
+Long flags take one dash or two: -state x, --state=x.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.CompletionOptions.HiddenDefaultCmd = false
+	pf := root.PersistentFlags()
+	pf.StringVar(&c.statePath, "state", "reconcile.state.json", "state `FILE`")
+	pf.StringVar(&c.lockTimeout, "lock-timeout", "0s", "how long to wait for a held state lock (`DURATION`)")
+	pf.BoolVar(&c.noColor, "no-color", false, "never colour the output (also NO_COLOR)")
+	root.AddCommand(
+		c.newValidateCmd(),
+		c.newPlanCmd(),
+		c.newApplyCmd(),
+		c.newSandboxCmd(),
+		c.newShowCmd(),
+		c.newStateCmd(),
+		c.newForceUnlockCmd(),
+		c.newVersionCmd(),
+	)
+	return root
+}
+
+// normalizeArgs turns terraform-style long flags with one dash (-state x,
+// -target=a) into the two-dash form pflag expects, so that pflag does not
+// read -state as -s -t -a -t -e. Only names that are long flags of some
+// command are rewritten; single-letter flags (-f) and everything after --
+// stay as they are.
+func normalizeArgs(root *cobra.Command, args []string) []string {
+	long := map[string]bool{"help": true}
+	var walk func(*cobra.Command)
+	walk = func(cmd *cobra.Command) {
+		add := func(f *pflag.Flag) { long[f.Name] = true }
+		cmd.LocalFlags().VisitAll(add)
+		cmd.PersistentFlags().VisitAll(add)
+		for _, sub := range cmd.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+	out := make([]string, 0, len(args))
+	for i, a := range args {
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if len(a) > 2 && a[0] == '-' && a[1] != '-' {
+			name := a[1:]
+			if j := strings.IndexByte(name, '='); j >= 0 {
+				name = name[:j]
+			}
+			if long[name] {
+				a = "-" + a
+			}
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// color reports whether to colour output written to w.
+func (c *cli) color(w io.Writer) bool {
+	return !c.noColor && c.getenv("NO_COLOR") == "" && isTerminal(w)
+}
+
+func printDiagnostics(w io.Writer, ds engine.Diagnostics) {
+	for _, d := range ds {
+		fmt.Fprintln(w, d.String())
+	}
+	if n := ds.Errors(); n > 0 {
+		s := "s"
+		if n == 1 {
+			s = ""
+		}
+		fmt.Fprintf(w, "%d error%s.\n", n, s)
+	}
+}

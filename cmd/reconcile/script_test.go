@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/reconcile-dev/reconcile/engine/state"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files the scripts compare with")
+
+// mainEnv makes the test binary run reconcile itself, for tests that start
+// it as a process (and kill it).
+const mainEnv = "RECONCILE_TEST_RUN_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(mainEnv) == "1" {
+		os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv))
+	}
+	testscript.Main(m, map[string]func(){
+		"reconcile": func() {
+			os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv))
+		},
+	})
+}
+
+// TestScripts runs the CLI scripts in testdata/script: each is a short text
+// of commands, expected exit statuses and anchored output patterns.
+func TestScripts(t *testing.T) {
+	repo, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/script",
+		UpdateScripts:       *update,
+		RequireExplicitExec: false,
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("REPO", repo)
+			env.Setenv("NO_COLOR", "")
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			// jsonpath FILE PATH WANT parses FILE as one JSON document and
+			// checks that the value at PATH (dot-separated keys and array
+			// indexes, e.g. changes.0.fields.1.after) encodes as WANT.
+			"jsonpath": jsonPathCmd,
+			// holdlock FILE OPERATION takes the state lock of FILE in the test
+			// process and holds it until the script ends: another process
+			// (reconcile) then finds it held.
+			"holdlock": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) != 2 {
+					ts.Fatalf("usage: holdlock FILE OPERATION")
+				}
+				lock, err := state.NewFile(ts.MkAbs(args[0])).Lock(context.Background(), args[1], 0)
+				ts.Check(err)
+				ts.Defer(func() { lock.Unlock() })
+			},
+		},
+	})
+}
+
+func jsonPathCmd(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 3 {
+		ts.Fatalf("usage: jsonpath FILE PATH WANT")
+	}
+	dec := json.NewDecoder(strings.NewReader(ts.ReadFile(args[0])))
+	dec.UseNumber()
+	var doc any
+	ts.Check(dec.Decode(&doc))
+	if dec.More() {
+		ts.Fatalf("%s holds more than one JSON document", args[0])
+	}
+	v := doc
+	for _, seg := range strings.Split(args[1], ".") {
+		switch x := v.(type) {
+		case map[string]any:
+			var ok bool
+			if v, ok = x[seg]; !ok {
+				v = "<absent>"
+			}
+		case []any:
+			i, err := strconv.Atoi(seg)
+			if err != nil {
+				ts.Fatalf("%s: %q is not an array index", args[1], seg)
+			}
+			if i < 0 || i >= len(x) {
+				v = "<absent>"
+			} else {
+				v = x[i]
+			}
+		default:
+			ts.Fatalf("%s: %q is not inside an object or array", args[1], seg)
+		}
+	}
+	got, err := json.Marshal(v)
+	ts.Check(err)
+	if v == "<absent>" {
+		got = []byte("<absent>")
+	}
+	if (string(got) == args[2]) == neg {
+		ts.Fatalf("%s %s = %s, want %s%s", args[0], args[1], got, map[bool]string{true: "not "}[neg], args[2])
+	}
+}

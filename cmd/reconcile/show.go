@@ -1,0 +1,161 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+
+	"github.com/spf13/cobra"
+
+	"github.com/reconcile-dev/reconcile/engine"
+)
+
+type showOptions struct {
+	json bool
+}
+
+func (c *cli) newShowCmd() *cobra.Command {
+	o := &showOptions{}
+	cmd := &cobra.Command{
+		Use:   "show [PLANFILE]",
+		Short: "Print the state, or a plan saved with plan -out",
+		Long: `Show prints what the state records (the last applied value of every managed field,
+per address, and the services' own ids), or, given a plan saved with plan -out, that
+plan as plan printed it.`,
+		Example: `  reconcile show
+  reconcile show -json
+  reconcile plan -out plan.json && reconcile show plan.json`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				return c.showPlan(args[0], o)
+			}
+			b, err := c.backend()
+			if err != nil {
+				return err
+			}
+			s, err := b.Load(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if o.json {
+				return writeStateJSON(c.stdout, s, "")
+			}
+			return renderState(c.stdout, s, "")
+		},
+	}
+	cmd.Flags().BoolVar(&o.json, "json", false, "print JSON")
+	return cmd
+}
+
+// readPlanFile reads a saved plan and plans its calls again with the
+// settings it was saved with.
+func (c *cli) readPlanFile(path string) (*engine.Plan, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading the plan: %w", err)
+	}
+	defer f.Close()
+	p, err := engine.ReadPlanFile(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	provs, err := c.providersFrom(p.Providers)
+	if err != nil {
+		return nil, err
+	}
+	for _, ch := range p.Changes {
+		if pr := provs[ch.Provider]; pr != nil {
+			ch.Calls = pr.Calls(ch)
+		}
+		if ch.Calls == nil {
+			ch.Calls = []engine.Call{}
+		}
+	}
+	return p, nil
+}
+
+func (c *cli) showPlan(path string, o *showOptions) error {
+	p, err := c.readPlanFile(path)
+	if err != nil {
+		return err
+	}
+	if o.json {
+		return engine.WritePlanJSON(c.stdout, p, false)
+	}
+	return renderPlan(c.stdout, p, c.color(c.stdout))
+}
+
+// sortedAddresses lists the state's addresses matching pattern ("" = all).
+func sortedAddresses(s *engine.State, pattern string) []string {
+	out := make([]string, 0, len(s.Resources))
+	for addr := range s.Resources {
+		if pattern == "" || engine.Glob(pattern, addr) {
+			out = append(out, addr)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// renderState prints every entry matching pattern with its fields.
+func renderState(w io.Writer, s *engine.State, pattern string) error {
+	bw := bufio.NewWriter(w)
+	addrs := sortedAddresses(s, pattern)
+	if len(addrs) == 0 && pattern == "" {
+		fmt.Fprintln(bw, "The state is empty.")
+		return bw.Flush()
+	}
+	for i, addr := range addrs {
+		if i > 0 {
+			bw.WriteString("\n")
+		}
+		writeEntry(bw, s.Resources[addr])
+	}
+	return bw.Flush()
+}
+
+func writeEntry(w *bufio.Writer, e *engine.Entry) {
+	fmt.Fprintf(w, "%s:\n", e.Address())
+	width := 0
+	for _, f := range e.Fields {
+		width = max(width, len(f.Name))
+	}
+	for _, f := range e.Fields {
+		fmt.Fprintf(w, "    %-*s = %s\n", width, f.Name, f.Value.GoString())
+	}
+	for _, f := range e.IDs {
+		fmt.Fprintf(w, "    # %s = %s\n", f.Name, f.Value.GoString())
+	}
+}
+
+type stateEntryDoc struct {
+	Address string        `json:"address"`
+	Fields  engine.Fields `json:"fields"`
+	IDs     engine.Fields `json:"ids,omitempty"`
+}
+
+// writeStateJSON prints the entries matching pattern as one JSON document.
+func writeStateJSON(w io.Writer, s *engine.State, pattern string) error {
+	doc := struct {
+		FormatVersion string          `json:"format_version"`
+		Lineage       string          `json:"lineage"`
+		Serial        int64           `json:"serial"`
+		Resources     []stateEntryDoc `json:"resources"`
+	}{engine.StateFormatVersion, s.Lineage, s.Serial, []stateEntryDoc{}}
+	for _, addr := range sortedAddresses(s, pattern) {
+		e := s.Resources[addr]
+		fields := e.Fields
+		if fields == nil {
+			fields = engine.Fields{}
+		}
+		doc.Resources = append(doc.Resources, stateEntryDoc{addr, fields, e.IDs})
+	}
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	return enc.Encode(doc)
+}

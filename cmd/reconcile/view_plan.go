@@ -1,0 +1,350 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/reconcile-dev/reconcile/engine"
+)
+
+// ANSI colours, used only on a terminal.
+const (
+	ansiGreen  = "\x1b[32m"
+	ansiYellow = "\x1b[33m"
+	ansiRed    = "\x1b[31m"
+	ansiBold   = "\x1b[1m"
+	ansiReset  = "\x1b[0m"
+)
+
+func actionColor(a engine.Action) string {
+	switch a {
+	case engine.ActionCreate:
+		return ansiGreen
+	case engine.ActionUpdate:
+		return ansiYellow
+	}
+	return ansiRed
+}
+
+// renderPlan writes the human plan: each change with its fields, the
+// summary line, then the call estimate and notes.
+func renderPlan(w io.Writer, p *engine.Plan, color bool) error {
+	bw := bufio.NewWriterSize(w, 1<<16)
+	buf := make([]byte, 0, 256)
+	for _, ch := range p.Changes {
+		buf = appendChange(buf[:0], ch, color)
+		bw.Write(buf)
+	}
+	if len(p.Changes) > 0 {
+		bw.WriteString("\n")
+	}
+	bw.WriteString(summaryLine(p))
+	bw.WriteString("\n")
+	writeNotes(bw, p)
+	return bw.Flush()
+}
+
+// appendChange renders one change the way SPEC 3.3 shows it.
+func appendChange(b []byte, ch *engine.Change, color bool) []byte {
+	b = append(b, "  "...)
+	if color {
+		b = append(b, actionColor(ch.Action)...)
+	}
+	b = append(b, ch.Action.Symbol()...)
+	if color {
+		b = append(b, ansiReset...)
+	}
+	b = append(b, ' ')
+	b = append(b, ch.Address...)
+	switch ch.Action {
+	case engine.ActionDisable:
+		b = append(b, " (disable: gone from the manifests; on_remove: disable)"...)
+	case engine.ActionForget:
+		b = append(b, " (forget: gone from the manifests; dropped from the state, no API call)"...)
+	}
+	b = append(b, '\n')
+	for _, f := range ch.Fields {
+		b = append(b, "      "...)
+		sym := "~"
+		if f.Before == nil {
+			sym = "+"
+		}
+		if color {
+			if sym == "+" {
+				b = append(b, ansiGreen...)
+			} else {
+				b = append(b, ansiYellow...)
+			}
+		}
+		b = append(b, sym...)
+		if color {
+			b = append(b, ansiReset...)
+		}
+		b = append(b, ' ')
+		b = append(b, f.Name...)
+		b = append(b, " = "...)
+		if f.Before != nil {
+			b = appendValue(b, *f.Before)
+			b = append(b, " -> "...)
+		}
+		b = appendValue(b, f.After)
+		switch {
+		case f.Drift:
+			b = append(b, "  # changed outside reconcile"...)
+		case f.Unreadable:
+			b = append(b, "  # the service cannot read this back: planned from the state"...)
+		}
+		b = append(b, '\n')
+	}
+	return b
+}
+
+func appendValue(b []byte, v engine.Value) []byte {
+	switch v.K {
+	case engine.KindNull:
+		return append(b, "null"...)
+	case engine.KindString:
+		return strconv.AppendQuote(b, v.S)
+	}
+	return append(b, v.S...)
+}
+
+// summaryLine is the plan's last line; its counts are plain digits, for
+// scripts.
+func summaryLine(p *engine.Plan) string {
+	s := p.Summary
+	if s.Changes() == 0 {
+		return "No changes. The services match the manifests."
+	}
+	return fmt.Sprintf("Plan: %d to create, %d to update, %d to disable, %d to forget.", s.Create, s.Update, s.Disable, s.Forget)
+}
+
+// writeNotes writes, under the summary, the calls and time apply will
+// need per provider, and what a create means.
+func writeNotes(w io.Writer, p *engine.Plan) {
+	stats := p.CallStats()
+	if len(stats) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Apply will make:")
+		for _, st := range stats {
+			fmt.Fprintf(w, "  %s\n", callEstimate(st))
+		}
+	}
+	if n := p.Summary.Create; n > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "Note: %s %s as create-or-update: a customer that already exists in the service\n", plural(n, "create", "creates"), isAre(n))
+		fmt.Fprintln(w, "is overwritten without its current values being shown. Run `reconcile import` first to see real differences.")
+	}
+}
+
+func isAre(n int) string {
+	if n == 1 {
+		return "runs"
+	}
+	return "run"
+}
+
+// callEstimate renders "tomticket: 12,400 calls, about 1h 9m at 3/s".
+func callEstimate(st engine.ProviderCalls) string {
+	return fmt.Sprintf("%s: %s, about %s at %s/s", st.Provider, plural(st.Calls, "call", "calls"), humanDuration(st.Duration), strconv.FormatFloat(st.Rate, 'f', -1, 64))
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return thousands(n) + " " + many
+}
+
+// thousands renders n with comma separators: 12,400.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	if n < 0 || len(s) <= 3 {
+		return s
+	}
+	var b strings.Builder
+	pre := len(s) % 3
+	if pre > 0 {
+		b.WriteString(s[:pre])
+	}
+	for i := pre; i < len(s); i += 3 {
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(s[i : i+3])
+	}
+	return b.String()
+}
+
+// humanDuration renders d coarsely: "40s", "2m 5s", "1h 9m".
+func humanDuration(d time.Duration) string {
+	secs := int64((d + time.Second - 1) / time.Second)
+	if secs < 1 {
+		secs = 1
+	}
+	switch {
+	case secs < 60:
+		return fmt.Sprintf("%ds", secs)
+	case secs < 3600:
+		if secs%60 == 0 {
+			return fmt.Sprintf("%dm", secs/60)
+		}
+		return fmt.Sprintf("%dm %ds", secs/60, secs%60)
+	}
+	mins := (secs + 30) / 60
+	if mins%60 == 0 {
+		return fmt.Sprintf("%dh", mins/60)
+	}
+	return fmt.Sprintf("%dh %dm", mins/60, mins%60)
+}
+
+// markdownLimit keeps a plan comment under GitHub's 65,536-character limit,
+// with room for what a workflow adds around it.
+const markdownLimit = 65000
+
+// renderMarkdown writes the plan as a pull-request comment: a summary
+// table, then the changes in a collapsible block. Beyond the size limit it
+// shows the first changes of each action and says how many more there are.
+func renderMarkdown(w io.Writer, p *engine.Plan) error {
+	var head strings.Builder
+	s := p.Summary
+	head.WriteString("### reconcile plan\n\n")
+	head.WriteString(mdEscape(summaryLine(p)) + "\n\n")
+	head.WriteString("| provider | create | update | disable | forget | calls | time at rate limit |\n")
+	head.WriteString("|---|---:|---:|---:|---:|---:|---|\n")
+	per := map[string]*engine.Summary{}
+	for _, ch := range p.Changes {
+		ps := per[ch.Provider]
+		if ps == nil {
+			ps = &engine.Summary{}
+			per[ch.Provider] = ps
+		}
+		switch ch.Action {
+		case engine.ActionCreate:
+			ps.Create++
+		case engine.ActionUpdate:
+			ps.Update++
+		case engine.ActionDisable:
+			ps.Disable++
+		case engine.ActionForget:
+			ps.Forget++
+		}
+	}
+	stats := map[string]engine.ProviderCalls{}
+	for _, st := range p.CallStats() {
+		stats[st.Provider] = st
+	}
+	for _, name := range engine.ProviderNames {
+		ps := per[name]
+		if ps == nil {
+			continue
+		}
+		st := stats[name]
+		dur := "—"
+		if st.Calls > 0 {
+			dur = "about " + humanDuration(st.Duration)
+		}
+		fmt.Fprintf(&head, "| %s | %d | %d | %d | %d | %d | %s |\n", name, ps.Create, ps.Update, ps.Disable, ps.Forget, st.Calls, dur)
+	}
+	fmt.Fprintf(&head, "| **total** | %d | %d | %d | %d | | %d unchanged |\n", s.Create, s.Update, s.Disable, s.Forget, s.NoOp)
+	if s.Create > 0 {
+		head.WriteString("\n> Creates run as create-or-update: customers that already exist are overwritten. Run `reconcile import` first to see real differences.\n")
+	}
+	if len(p.Changes) == 0 {
+		_, err := io.WriteString(w, head.String())
+		return err
+	}
+
+	// Render each change as a table row, then keep as many as fit,
+	// spreading the budget over the actions in turn.
+	rows := make([]string, len(p.Changes))
+	for i, ch := range p.Changes {
+		rows[i] = markdownRow(ch)
+	}
+	const tableHead = "| | address | fields | source |\n|---|---|---|---|\n"
+	const foot = "\n</details>\n"
+	detailsHead := fmt.Sprintf("\n<details><summary>%s</summary>\n\n", plural(len(p.Changes), "change", "changes"))
+	budget := markdownLimit - head.Len() - len(tableHead) - len(foot) - len(detailsHead) - 2000 // room for "more" lines
+	keep := make([]bool, len(rows))
+	byAction := map[engine.Action][]int{}
+	order := []engine.Action{engine.ActionCreate, engine.ActionUpdate, engine.ActionDisable, engine.ActionForget}
+	for i, ch := range p.Changes {
+		byAction[ch.Action] = append(byAction[ch.Action], i)
+	}
+	next := map[engine.Action]int{}
+	for progress := true; progress; {
+		progress = false
+		for _, a := range order {
+			idx := byAction[a]
+			if next[a] >= len(idx) {
+				continue
+			}
+			i := idx[next[a]]
+			if len(rows[i]) > budget {
+				continue
+			}
+			budget -= len(rows[i])
+			keep[i] = true
+			next[a]++
+			progress = true
+		}
+	}
+	var b strings.Builder
+	b.WriteString(head.String())
+	b.WriteString(detailsHead)
+	b.WriteString(tableHead)
+	for i, r := range rows {
+		if keep[i] {
+			b.WriteString(r)
+		}
+	}
+	var more []string
+	for _, a := range order {
+		if n := len(byAction[a]) - next[a]; n > 0 {
+			more = append(more, fmt.Sprintf("%d more to %s", n, a))
+		}
+	}
+	if len(more) > 0 {
+		fmt.Fprintf(&b, "\n_Too many changes for one comment: %s not shown. Run `reconcile plan` for the full list._\n", strings.Join(more, ", "))
+	}
+	b.WriteString(foot)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func markdownRow(ch *engine.Change) string {
+	var fields []string
+	for _, f := range ch.Fields {
+		var s string
+		if f.Before != nil {
+			s = fmt.Sprintf("%s: %s → %s", f.Name, f.Before.GoString(), f.After.GoString())
+		} else {
+			s = fmt.Sprintf("%s: %s", f.Name, f.After.GoString())
+		}
+		if f.Drift {
+			s += " (changed outside reconcile)"
+		}
+		fields = append(fields, mdEscape(s))
+	}
+	desc := strings.Join(fields, "<br>")
+	if ch.Action == engine.ActionForget {
+		desc = "dropped from the state, no API call"
+	}
+	return fmt.Sprintf("| %s | `%s` | %s | %s |\n", ch.Action.Symbol(), mdCode(ch.Address), desc, mdEscape(ch.Source))
+}
+
+// mdEscape makes text safe in a markdown table cell: &, < and > as HTML
+// entities, markdown punctuation and pipes escaped, no line breaks.
+func mdEscape(s string) string {
+	r := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `\`, `\\`, "|", `\|`, "\n", " ", "\r", " ", "`", "\\`", "*", `\*`, "_", `\_`, "[", `\[`, "]", `\]`)
+	return r.Replace(s)
+}
+
+// mdCode makes text safe inside a code span in a table cell.
+func mdCode(s string) string {
+	return strings.NewReplacer("`", "'", "|", `\|`, "\n", " ").Replace(s)
+}

@@ -1,0 +1,538 @@
+package manifest
+
+import (
+	"bufio"
+	"bytes"
+	"cmp"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"go.yaml.in/yaml/v3"
+	"golang.org/x/text/encoding/charmap"
+	"golang.org/x/text/transform"
+
+	"github.com/reconcile-dev/reconcile/engine"
+)
+
+// table is one CSV being read: its columns and the row at hand.
+type table struct {
+	l    *loader
+	file string  // Pos.File
+	src  *source // nil for a CSV named as a manifest
+	r    *csv.Reader
+	// checkUTF8 is set unless the file is decoded from windows-1252, which
+	// cannot fail.
+	checkUTF8 bool
+
+	header     []string // trimmed
+	headerLine int
+	idCol      int
+	// slots are the keys a row can set, sorted by path, so that a row's
+	// fields come out sorted with no sort per row.
+	slots []slot
+	// nDefOnly counts the slots that only a default fills.
+	nDefOnly int
+	// base is the Managed bits that defaults give every row.
+	base uint8
+	// colOf maps a path to its column, to place diagnostics.
+	colOf map[string]int
+	// rules are the record rules that rows with these columns may break.
+	rules rule
+	// noProviders is set when no column or default belongs to a provider;
+	// that is reported once, not on every row.
+	noProviders bool
+
+	// The row at hand.
+	rec    []string
+	cells  []string // trimmed cell of each slot
+	id     string
+	rowPos engine.Pos
+	bad    []string
+}
+
+// slot is one key a row can set: from a column, a default, or both.
+type slot struct {
+	col    int // -1: only a default
+	key    *engine.Key
+	path   string // interned: the schema's string
+	label  string // the column's heading, the prefix of its diagnostics
+	bit    uint8  // the Managed bit of the key's provider, 0 for shared keys
+	def    engine.Value
+	hasDef bool
+}
+
+const bufSize = 1 << 20
+
+// readCSV reads a CSV manifest with canonical headers, or, when src is not
+// nil, a sources file with the headings src maps.
+func (l *loader) readCSV(path string, src *source) {
+	f, err := os.Open(path)
+	if err != nil {
+		if src != nil {
+			l.add(engine.Error, src.manifestPos(), src.label+".file: "+path+": "+pathError(err), "")
+		} else {
+			l.add(engine.Error, engine.Pos{File: path}, pathError(err), "")
+		}
+		return
+	}
+	defer f.Close()
+	var size int64
+	if fi, err := f.Stat(); err == nil {
+		size = fi.Size()
+	}
+	br := bufio.NewReaderSize(f, bufSize)
+	bom, _ := br.Peek(3)
+	switch {
+	case bytes.HasPrefix(bom, []byte("\xef\xbb\xbf")):
+		br.Discard(3)
+	case bytes.HasPrefix(bom, []byte("\xff\xfe")) || bytes.HasPrefix(bom, []byte("\xfe\xff")):
+		l.add(engine.Error, engine.Pos{File: path}, "UTF-16 is not supported", "save the file as UTF-8 (CSV UTF-8 in Excel)")
+		return
+	}
+	t := &table{l: l, file: path, src: src, checkUTF8: true}
+	if src != nil && src.encoding == encodingWindows1252 {
+		if bytes.HasPrefix(bom, []byte("\xef\xbb\xbf")) {
+			l.add(engine.Warning, engine.Pos{File: path}, "starts with a UTF-8 byte order mark, but is read as windows-1252",
+				"if the file is UTF-8, drop encoding: windows-1252 from "+src.label+" in "+src.manifest)
+		}
+		br = bufio.NewReaderSize(transform.NewReader(br, charmap.Windows1252.NewDecoder()), bufSize)
+		t.checkUTF8 = false
+	}
+	r := csv.NewReader(br)
+	r.Comma = detectComma(br)
+	r.ReuseRecord = true
+	r.FieldsPerRecord = -1
+	t.r = r
+
+	header, err := r.Read()
+	if errors.Is(err, io.EOF) {
+		l.add(engine.Error, engine.Pos{File: path}, "empty manifest: no header row",
+			"the first row names the columns, such as id,name,email,bonifiq.enrolled")
+		return
+	}
+	if err != nil {
+		t.readError(err)
+		return
+	}
+	t.headerLine, _ = r.FieldPos(0)
+	if t.checkUTF8 && !validCells(header) {
+		t.invalidUTF8(t.headerLine)
+		return
+	}
+	t.rec = header
+	hpos := make([]engine.Pos, len(header))
+	t.header = make([]string, len(header))
+	for i, h := range header {
+		t.header[i] = trimSpace(h)
+		hpos[i] = t.cellPos(i)
+	}
+	if !t.setColumns(hpos) {
+		return
+	}
+
+	// Size the id maps from the rows in the buffer, once, rather than
+	// growing them row by row.
+	if n := br.Buffered(); n > 0 && size > 0 {
+		b, _ := br.Peek(n)
+		if lines := int64(bytes.Count(b, []byte{'\n'})); lines > 0 {
+			l.reserve(int(min(size*lines/int64(n), 1<<26)))
+		}
+	}
+
+	rows := 0
+	for {
+		rec, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			rows++
+			if !t.readError(err) {
+				return
+			}
+			continue
+		}
+		t.rec = rec
+		if emptyRow(rec) {
+			continue
+		}
+		rows++
+		if t.checkUTF8 && !validCells(rec) {
+			line, _ := r.FieldPos(0)
+			t.invalidUTF8(line)
+			return
+		}
+		if len(rec) != len(t.header) {
+			line, _ := r.FieldPos(0)
+			l.add(engine.Error, engine.Pos{File: path, Line: int32(line), Col: 1},
+				fmt.Sprintf("row has %d cells, but the header has %d", len(rec), len(t.header)),
+				"every row needs one cell per column; quote cells that hold the delimiter")
+			continue
+		}
+		t.row()
+	}
+	if rows == 0 {
+		l.add(engine.Error, engine.Pos{File: path}, "empty manifest: a header row and no customers", "")
+	}
+}
+
+// setColumns maps the header to keys and reports what is wrong with it. It
+// returns false when rows cannot be read: there is no id column.
+func (t *table) setColumns(hpos []engine.Pos) bool {
+	l := t.l
+	t.idCol = -1
+	var slots []slot
+	first := make(map[string]int, len(t.header))
+	if t.src == nil || t.src.columnsNode == nil {
+		for i, h := range t.header {
+			if h == "" {
+				l.errorf(hpos[i], "name the column with a manifest key, such as email, or remove it", "column %d: empty header", i+1)
+				continue
+			}
+			if j, dup := first[h]; dup {
+				l.errorf(hpos[i], "a key has one column", "%s: duplicate column (first at %s)", h, hpos[j])
+				continue
+			}
+			first[h] = i
+			k := engine.LookupKey(h)
+			switch {
+			case k == nil:
+				l.errorf(hpos[i], keyPathHint(h), "%s: unknown column", h)
+			case k == keyID:
+				t.idCol = i
+			default:
+				path := k.Path
+				if k.Prefix {
+					path = l.intern(h)
+				}
+				slots = append(slots, slot{col: i, key: k, path: path, label: h, bit: providerBit(k)})
+			}
+		}
+		if t.idCol < 0 {
+			l.add(engine.Error, engine.Pos{File: t.file, Line: int32(t.headerLine)}, "missing id column",
+				"every row needs the customer's id: add an id column")
+		}
+	} else {
+		src := t.src
+		for i, h := range t.header {
+			if _, dup := first[h]; !dup {
+				first[h] = i
+			}
+		}
+		used := make([]bool, len(t.header))
+		idMapped := false
+		for _, c := range src.columns {
+			idMapped = idMapped || c.key == keyID
+			i, ok := first[c.heading]
+			if !ok {
+				l.add(engine.Error, src.posOf(c.node), fmt.Sprintf("%s.columns[%q]: no such column in %s", src.label, c.heading, t.file),
+					didYouMean(c.heading, t.header))
+				continue
+			}
+			for j := i + 1; j < len(t.header); j++ {
+				if t.header[j] == c.heading {
+					l.errorf(hpos[j], "rename one of them: the heading is mapped to "+c.path, "%s: duplicate column (first at %s)", c.heading, hpos[i])
+				}
+			}
+			used[i] = true
+			if c.key == keyID {
+				t.idCol = i
+				continue
+			}
+			slots = append(slots, slot{col: i, key: c.key, path: c.path, label: c.heading, bit: providerBit(c.key)})
+		}
+		var ignored []string
+		for i, h := range t.header {
+			if !used[i] && h != "" && !slices.Contains(src.headings, h) {
+				ignored = append(ignored, strconv.Quote(h))
+			}
+		}
+		if len(ignored) > 0 {
+			l.add(engine.Note, engine.Pos{File: t.file, Line: int32(t.headerLine)}, "ignored columns: "+strings.Join(ignored, ", "),
+				"map them in "+src.label+".columns of "+src.manifest+" to load them")
+		}
+		if !idMapped {
+			l.add(engine.Error, src.posOf(src.columnsNode), src.label+".columns: no column maps to id",
+				`map the column that holds the customer's id, such as "Código": id`)
+		}
+	}
+	if t.src != nil {
+		for _, d := range t.src.defaults {
+			i := slices.IndexFunc(slots, func(s slot) bool { return s.path == d.path })
+			if i < 0 {
+				slots = append(slots, slot{col: -1, key: d.key, path: d.path, label: d.path, bit: providerBit(d.key)})
+				i = len(slots) - 1
+				t.base |= slots[i].bit
+				t.nDefOnly++
+			}
+			slots[i].def, slots[i].hasDef = d.val, true
+		}
+	}
+	if t.idCol < 0 {
+		return false
+	}
+	slices.SortFunc(slots, func(a, b slot) int { return cmp.Compare(a.path, b.path) })
+	t.slots = slots
+	t.cells = make([]string, len(slots))
+	t.colOf = make(map[string]int, len(slots)+1)
+	t.colOf[keyID.Path] = t.idCol
+	bits := t.base
+	paths := make([]string, len(slots))
+	for i, s := range slots {
+		bits |= s.bit
+		paths[i] = s.path
+		if s.col >= 0 {
+			t.colOf[s.path] = s.col
+		}
+	}
+	t.rules = rulesFor(paths, bits)
+	if bits == 0 {
+		t.noProviders = true
+		hint := "add a column of a provider, such as bonifiq.enrolled or tomticket.language"
+		if t.src != nil {
+			hint = "map a column to a key of a provider, such as bonifiq.enrolled, or give one in " + t.src.label + ".defaults"
+		}
+		l.add(engine.Warning, engine.Pos{File: t.file, Line: int32(t.headerLine)}, "no column belongs to a provider: no row is managed in any provider", hint)
+	}
+	return true
+}
+
+// row loads the row at hand, a non-empty one of the header's width.
+func (t *table) row() {
+	l := t.l
+	rec := t.rec
+	nf := t.nDefOnly
+	for j := range t.slots {
+		s := &t.slots[j]
+		if s.col < 0 {
+			continue
+		}
+		cell := trimSpace(rec[s.col])
+		t.cells[j] = cell
+		if cell != "" || s.hasDef {
+			nf++
+		}
+	}
+	c := l.newCustomer()
+	c.Pos = t.cellPos(t.idCol)
+	t.rowPos = c.Pos
+	id := trimSpace(rec[t.idCol])
+	t.id = id
+	t.bad = t.bad[:0]
+	idOK := false
+	switch id {
+	case "":
+		l.add(engine.Error, c.Pos, t.header[t.idCol]+": missing id", "every row needs the customer's id")
+	case "~":
+		l.add(engine.Error, c.Pos, t.header[t.idCol]+": "+nullProblem.msg, "every row needs the customer's id")
+	default:
+		if _, p := value(keyID, id); !p.ok() {
+			l.add(engine.Error, c.Pos, t.header[t.idCol]+": "+p.msg, p.detail)
+		} else {
+			idOK = true
+		}
+	}
+
+	fields := l.newFields(nf)
+	managed := t.base
+	for j := range t.slots {
+		s := &t.slots[j]
+		cell := ""
+		if s.col >= 0 {
+			cell = t.cells[j]
+		}
+		if cell == "" {
+			if s.hasDef {
+				fields = append(fields, engine.Field{Name: s.path, Value: s.def})
+				managed |= s.bit
+			}
+			continue
+		}
+		managed |= s.bit
+		var v engine.Value
+		if cell == "~" {
+			if s.key.NotNull {
+				t.cellError(s, nullProblem)
+				continue
+			}
+		} else {
+			var p problem
+			if v, p = value(s.key, cell); !p.ok() {
+				t.cellError(s, p)
+				continue
+			}
+		}
+		fields = append(fields, engine.Field{Name: s.path, Value: v})
+	}
+	c.ID, c.Fields, c.Managed = id, fields, managed
+	if !idOK {
+		return
+	}
+	l.checkRecord(c, t.bad, t, t.rules)
+	l.addCustomer(c)
+}
+
+func (t *table) cellError(s *slot, p problem) {
+	t.l.add(engine.Error, t.cellPos(s.col), s.label+": "+p.msg, p.detail)
+	t.bad = append(t.bad, s.path)
+}
+
+// pos, label and unmanagedHint make the row a recordSource.
+func (t *table) pos(path string) engine.Pos {
+	if col, ok := t.colOf[path]; ok && col != t.idCol {
+		return t.cellPos(col)
+	}
+	return t.rowPos
+}
+
+func (t *table) label(path string) string {
+	if path == "" {
+		return fmt.Sprintf("customer %q", t.id)
+	}
+	if col, ok := t.colOf[path]; ok {
+		return t.header[col]
+	}
+	return path
+}
+
+func (t *table) unmanagedHint() (string, bool) {
+	if t.noProviders {
+		return "", false
+	}
+	return "fill a cell of a bonifiq, invisiblecollector or tomticket column", true
+}
+
+// readError reports an error from the CSV reader, and whether reading can
+// go on.
+func (t *table) readError(err error) bool {
+	var pe *csv.ParseError
+	if !errors.As(err, &pe) {
+		t.l.add(engine.Error, engine.Pos{File: t.file}, "cannot read: "+err.Error(), "")
+		return false
+	}
+	detail := ""
+	if errors.Is(pe.Err, csv.ErrQuote) || errors.Is(pe.Err, csv.ErrBareQuote) {
+		detail = `quote a cell that holds quotes, and double the quotes inside it ("")`
+	}
+	t.l.add(engine.Error, engine.Pos{File: t.file, Line: int32(pe.Line), Col: int32(pe.Column)}, "invalid CSV: "+pe.Err.Error(), detail)
+	return true
+}
+
+func (t *table) invalidUTF8(line int) {
+	detail := "save it as UTF-8, or read it through a manifest's sources entry with encoding: windows-1252"
+	if t.src != nil {
+		detail = "if it is an Excel export, add encoding: windows-1252 to " + t.src.label + " in " + t.src.manifest
+	}
+	t.l.add(engine.Error, engine.Pos{File: t.file, Line: int32(line)}, "not valid UTF-8", detail)
+}
+
+// cellPos returns the position of cell i of the record at hand. The column
+// counts characters: csv.Reader counts bytes, so the widths of the cells
+// before i on the same line are added up again.
+func (t *table) cellPos(i int) engine.Pos {
+	line, col := t.r.FieldPos(i)
+	if col > 1 {
+		col = t.charCol(i, line)
+	}
+	return engine.Pos{File: t.file, Line: int32(line), Col: int32(col)}
+}
+
+func (t *table) charCol(i, line int) int {
+	k := i
+	for k > 0 {
+		if l, _ := t.r.FieldPos(k - 1); l != line {
+			break
+		}
+		k--
+	}
+	col := 1
+	if k > 0 {
+		// Cell k-1 is quoted and ends on this line: count what follows its
+		// last line break, its doubled quotes, the closing quote and the
+		// delimiter.
+		v := t.rec[k-1]
+		tail := v[strings.LastIndexByte(v, '\n')+1:]
+		col += utf8.RuneCountInString(tail) + strings.Count(tail, `"`) + 2
+	}
+	for j := k; j < i; j++ {
+		_, start := t.r.FieldPos(j)
+		_, next := t.r.FieldPos(j + 1)
+		v := t.rec[j]
+		if next-start-1 == len(v) {
+			col += utf8.RuneCountInString(v) + 1
+		} else {
+			col += utf8.RuneCountInString(v) + strings.Count(v, `"`) + 3
+		}
+	}
+	return col
+}
+
+// detectComma picks the delimiter of the header line: ';' when it has more
+// semicolons than commas outside quotes, as Excel writes CSV where the
+// decimal separator is a comma.
+func detectComma(br *bufio.Reader) rune {
+	b, _ := br.Peek(64 << 10)
+	commas, semis := 0, 0
+	quoted := false
+	for _, c := range b {
+		switch {
+		case c == '"':
+			quoted = !quoted
+		case quoted:
+		case c == '\n' || c == '\r':
+			if semis > commas {
+				return ';'
+			}
+			return ','
+		case c == ',':
+			commas++
+		case c == ';':
+			semis++
+		}
+	}
+	if semis > commas {
+		return ';'
+	}
+	return ','
+}
+
+// trimSpace trims surrounding white space, quickly when there is none.
+func trimSpace(s string) string {
+	if s == "" {
+		return s
+	}
+	if a, z := s[0], s[len(s)-1]; a > ' ' && a < utf8.RuneSelf && z > ' ' && z < utf8.RuneSelf {
+		return s
+	}
+	return strings.TrimSpace(s)
+}
+
+func emptyRow(rec []string) bool {
+	for _, c := range rec {
+		if trimSpace(c) != "" {
+			return false
+		}
+	}
+	return true
+}
+
+func validCells(rec []string) bool {
+	for _, c := range rec {
+		if !utf8.ValidString(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// posOf returns the position of node n in the manifest that names s.
+func (s *source) posOf(n *yaml.Node) engine.Pos {
+	return engine.Pos{File: s.manifest, Line: int32(n.Line), Col: int32(n.Column)}
+}

@@ -1,0 +1,95 @@
+package manifest
+
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/reconcile-dev/reconcile/engine"
+)
+
+// suggest returns the candidate closest to word: one that matches it
+// ignoring case, or else the nearest within a Levenshtein distance of 2
+// (ignoring case), or "" when none is close. Very short words need a closer
+// match, so that "x" does not suggest "id".
+func suggest(word string, candidates []string) string {
+	for _, c := range candidates {
+		if strings.EqualFold(word, c) {
+			return c
+		}
+	}
+	lw := strings.ToLower(word)
+	n := utf8.RuneCountInString(word)
+	best, bestD := "", 3
+	for _, c := range candidates {
+		if d := levenshtein(lw, strings.ToLower(c)); d < bestD && d < n {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+// didYouMean renders suggest's answer as a hint, or "".
+func didYouMean(word string, candidates []string) string {
+	if s := suggest(word, candidates); s != "" {
+		return fmt.Sprintf("did you mean %q?", s)
+	}
+	return ""
+}
+
+// levenshtein returns the edit distance between a and b, in runes.
+func levenshtein(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
+}
+
+// headerPaths lists the canonical CSV headers for hints: every key path
+// except the custom-fields prefix, which needs a field id.
+var headerPaths = func() []string {
+	var out []string
+	for _, k := range engine.Schema {
+		if !k.Prefix {
+			out = append(out, k.Path)
+		}
+	}
+	return out
+}()
+
+// keyPathHint is the hint for an unknown dotted key path (a CSV header, a
+// sources column target or default): a close path, or the full path of a
+// key whose last part it names ("tier.id" is "bonifiq.tier.id").
+func keyPathHint(word string) string {
+	if h := didYouMean(word, headerPaths); h != "" {
+		return h
+	}
+	for _, k := range engine.Schema {
+		if strings.HasPrefix(k.Path, word+".") && !k.Prefix {
+			return fmt.Sprintf("did you mean %q?", k.Path)
+		}
+	}
+	for _, k := range engine.Schema {
+		if k.Provider != "" && (k.Field == word || strings.HasSuffix(k.Field, "."+word)) {
+			return fmt.Sprintf("did you mean %q?", k.Path)
+		}
+	}
+	if strings.HasPrefix(word, "tomticket.custom_fields") {
+		return "a custom field is tomticket.custom_fields.FIELD_ID"
+	}
+	return ""
+}

@@ -1,0 +1,274 @@
+package manifest
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/reconcile-dev/reconcile/engine"
+)
+
+// Load reads every manifest that paths names (files or directories) and
+// returns the desired customers and every problem found, sorted
+// (Diagnostics.Sort(desired.Files)). Desired is non-nil even with errors; it
+// then holds the customers that could be read, for tools that show them.
+func Load(paths []string) (*engine.Desired, engine.Diagnostics) {
+	l := &loader{
+		desired:   &engine.Desired{Providers: make(map[string]engine.ProviderConfig, len(engine.ProviderNames))},
+		providers: map[string]engine.Pos{},
+		sources:   map[string]*source{},
+		interned:  map[string]string{},
+	}
+	for _, p := range engine.ProviderNames {
+		l.desired.Providers[p] = engine.DefaultProviderConfig(p)
+	}
+	inputs := unique(l.expand(paths))
+	for _, in := range inputs {
+		if !in.csv {
+			in.yaml = l.parseYAML(in.path, in.abs)
+		}
+	}
+	for _, in := range l.withoutSources(inputs) {
+		l.desired.Files = append(l.desired.Files, in.path)
+		if in.csv {
+			l.readCSV(in.path, nil)
+			continue
+		}
+		in.yaml.load()
+		for _, src := range in.yaml.sources {
+			if src.skip {
+				continue
+			}
+			l.desired.Files = append(l.desired.Files, src.path)
+			l.readCSV(src.path, src)
+		}
+	}
+	l.diags.Sort(l.desired.Files)
+	return l.desired, l.diags
+}
+
+// loader holds what loading has found so far, across files.
+type loader struct {
+	desired *engine.Desired
+	diags   engine.Diagnostics
+
+	// providers maps each provider configured so far to where.
+	providers map[string]engine.Pos
+	// sources maps the cleaned absolute path of every sources file to its
+	// entry, to leave it out of directory listings and to refuse a file
+	// that two entries name.
+	sources map[string]*source
+
+	// ids maps every id, folded to lower case, to its first customer;
+	// variants holds the ids seen in a second letter case, exactly.
+	ids      idIndex
+	variants map[string]*engine.Customer
+
+	// interned holds custom-field paths, so each is allocated once.
+	interned map[string]string
+	// custSlab and fieldSlab hand out customers and fields in blocks: one
+	// allocation per thousands of rows rather than one per row.
+	custSlab  []engine.Customer
+	fieldSlab engine.Fields
+}
+
+// input is one manifest file to read.
+type input struct {
+	path    string // as the user named it, joined with the file name
+	abs     string // cleaned absolute path
+	csv     bool
+	fromDir bool
+	yaml    *yamlFile
+}
+
+func (l *loader) add(sev engine.Severity, pos engine.Pos, summary, detail string) {
+	l.diags = append(l.diags, engine.Diagnostic{Severity: sev, Pos: pos, Summary: summary, Detail: detail})
+}
+
+func (l *loader) errorf(pos engine.Pos, detail, format string, args ...any) {
+	l.add(engine.Error, pos, fmt.Sprintf(format, args...), detail)
+}
+
+// expand turns the paths the user named into manifest files: a file as it
+// is, a directory as the manifests directly in it, in name order.
+func (l *loader) expand(paths []string) []*input {
+	var out []*input
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			l.add(engine.Error, engine.Pos{File: p}, pathError(err), "")
+			continue
+		}
+		if !fi.IsDir() {
+			out = append(out, &input{path: p, abs: absPath(p), csv: isCSV(p)})
+			continue
+		}
+		entries, err := os.ReadDir(p)
+		if err != nil {
+			l.add(engine.Error, engine.Pos{File: p}, pathError(err), "")
+			continue
+		}
+		n := len(out)
+		for _, e := range entries {
+			name := e.Name()
+			if strings.HasPrefix(name, ".") || !isManifestName(name) {
+				continue
+			}
+			path := filepath.Join(p, name)
+			if e.Type()&fs.ModeSymlink != 0 || e.IsDir() {
+				if fi, err := os.Stat(path); err != nil || fi.IsDir() {
+					continue
+				}
+			}
+			out = append(out, &input{path: path, abs: absPath(path), csv: isCSV(name), fromDir: true})
+		}
+		if len(out) == n {
+			l.errorf(engine.Pos{File: p}, "put customers in *.yaml, *.yml or *.csv files there, or name the files with -f", "no manifests in this directory")
+		}
+	}
+	return out
+}
+
+// unique drops the files named a second time (a file and its directory).
+func unique(inputs []*input) []*input {
+	seen := make(map[string]bool, len(inputs))
+	out := inputs[:0:0]
+	for _, in := range inputs {
+		if !seen[in.abs] {
+			seen[in.abs] = true
+			out = append(out, in)
+		}
+	}
+	return out
+}
+
+// withoutSources drops the files that a manifest's sources names: they are
+// read there, with the headings that entry maps.
+func (l *loader) withoutSources(inputs []*input) []*input {
+	out := inputs[:0:0]
+	for _, in := range inputs {
+		if src := l.sources[in.abs]; src != nil {
+			if !in.fromDir {
+				l.add(engine.Warning, engine.Pos{File: in.path}, "skipped: this file is a source of "+src.manifest,
+					"it is read there, with the columns that manifest maps")
+			}
+			continue
+		}
+		out = append(out, in)
+	}
+	return out
+}
+
+// pathError renders a file-system error without repeating the path.
+func pathError(err error) string {
+	if errors.Is(err, fs.ErrNotExist) {
+		return "no such file or directory"
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return "cannot read: " + pe.Err.Error()
+	}
+	return "cannot read: " + err.Error()
+}
+
+func absPath(p string) string {
+	a, err := filepath.Abs(p)
+	if err != nil {
+		return filepath.Clean(p)
+	}
+	return a
+}
+
+func isCSV(name string) bool { return strings.EqualFold(filepath.Ext(name), ".csv") }
+
+func isManifestName(name string) bool {
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".yaml", ".yml", ".csv":
+		return true
+	}
+	return false
+}
+
+// newCustomer hands out a zeroed customer from the current block.
+func (l *loader) newCustomer() *engine.Customer {
+	if len(l.custSlab) == 0 {
+		l.custSlab = make([]engine.Customer, 1024)
+	}
+	c := &l.custSlab[0]
+	l.custSlab = l.custSlab[1:]
+	return c
+}
+
+// newFields hands out an empty Fields with room for n fields. Its capacity
+// is clipped, so appending beyond n reallocates instead of overwriting the
+// next customer's fields.
+func (l *loader) newFields(n int) engine.Fields {
+	if n > len(l.fieldSlab) {
+		l.fieldSlab = make(engine.Fields, max(n, 8192))
+	}
+	fs := l.fieldSlab[:0:n]
+	l.fieldSlab = l.fieldSlab[n:]
+	return fs
+}
+
+// intern returns the one copy of a custom-field path.
+func (l *loader) intern(s string) string {
+	if t, ok := l.interned[s]; ok {
+		return t
+	}
+	s = strings.Clone(s)
+	l.interned[s] = s
+	return s
+}
+
+// reserve makes room for n more customers, so that loading a large CSV does
+// not grow the customer list and the id index step by step.
+func (l *loader) reserve(n int) {
+	l.ids.reserve(n, l.desired.Customers)
+	l.desired.Customers = slices.Grow(l.desired.Customers, n)
+}
+
+// addCustomer records c, unless its id is already taken, which it reports at
+// c naming the first. An id that differs from an earlier one only in letter
+// case is kept, with a warning.
+func (l *loader) addCustomer(c *engine.Customer) {
+	key := foldID(c.ID)
+	first, slot := l.ids.lookup(key, l.desired.Customers)
+	if first == nil {
+		l.ids.insert(slot, key, len(l.desired.Customers))
+		l.desired.Customers = append(l.desired.Customers, c)
+		return
+	}
+	if first.ID != c.ID {
+		if v := l.variants[c.ID]; v != nil {
+			first = v
+		} else {
+			if l.variants == nil {
+				l.variants = map[string]*engine.Customer{}
+			}
+			l.variants[c.ID] = c
+			l.add(engine.Warning, c.Pos, fmt.Sprintf("id %q differs only in letter case from %q (at %s)", c.ID, first.ID, first.Pos),
+				"services that match e-mail addresses ignore case, so both may reach the same customer")
+			l.desired.Customers = append(l.desired.Customers, c)
+			return
+		}
+	}
+	l.add(engine.Error, c.Pos, fmt.Sprintf("duplicate id %q (first at %s)", c.ID, first.Pos), "")
+}
+
+// foldID folds an id to lower case, without allocating for the usual ids
+// that have no upper-case letter.
+func foldID(id string) string {
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if ('A' <= c && c <= 'Z') || c >= utf8.RuneSelf {
+			return strings.ToLower(id)
+		}
+	}
+	return id
+}

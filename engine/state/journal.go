@@ -1,0 +1,210 @@
+package state
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/reconcile-dev/reconcile/engine"
+)
+
+// JournalSyncInterval is how often the journal is flushed to stable storage
+// (fsync) while records arrive. Every record reaches the operating system
+// (a write) before the call counts as done, so a crash of the process loses
+// nothing; a power failure can lose the records of at most this interval,
+// whose calls the next apply sends again (they are all safe to resend).
+const JournalSyncInterval = 200 * time.Millisecond
+
+const journalVersion = "1"
+
+func (f *File) journalPath() string { return f.path + ".journal" }
+
+type journalHeader struct {
+	JournalVersion string `json:"journal_version"`
+	Lineage        string `json:"lineage"`
+}
+
+// OpenJournal creates FILE.journal for records against s. A journal left
+// by a crash must have been folded and saved first (Load folds it; Save
+// discards it).
+func (f *File) OpenJournal(ctx context.Context, s *engine.State) (engine.Journal, error) {
+	if _, err := os.Stat(f.journalPath()); err == nil {
+		return nil, fmt.Errorf("%s: a journal from an earlier apply is still there; save the state first", f.journalPath())
+	}
+	file, err := os.OpenFile(f.journalPath(), os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening the state journal: %w", err)
+	}
+	head, _ := json.Marshal(journalHeader{journalVersion, s.Lineage})
+	if _, err := file.Write(append(head, '\n')); err != nil {
+		file.Close()
+		os.Remove(f.journalPath())
+		return nil, fmt.Errorf("writing the state journal: %w", err)
+	}
+	if err := file.Sync(); err != nil {
+		file.Close()
+		return nil, err
+	}
+	if err := syncDir(filepath.Dir(f.path)); err != nil {
+		file.Close()
+		return nil, err
+	}
+	j := &journal{file: file, done: make(chan struct{}), stopped: make(chan struct{})}
+	go j.syncLoop()
+	return j, nil
+}
+
+type journal struct {
+	mu      sync.Mutex
+	file    *os.File
+	buf     []byte
+	dirty   bool
+	err     error
+	done    chan struct{}
+	stopped chan struct{}
+}
+
+// Record writes rec as one line with one write(2): once it returns, the
+// record is in the operating system's hands.
+func (j *journal) Record(rec engine.Record) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.err != nil {
+		return j.err
+	}
+	j.buf = appendRecord(j.buf[:0], rec)
+	if _, err := j.file.Write(j.buf); err != nil {
+		j.err = fmt.Errorf("writing the state journal: %w", err)
+		return j.err
+	}
+	j.dirty = true
+	return nil
+}
+
+func appendRecord(b []byte, rec engine.Record) []byte {
+	b = append(b, `{"address":`...)
+	b = engine.AppendJSONString(b, rec.Address)
+	if rec.Delete {
+		b = append(b, `,"delete":true`...)
+	}
+	if rec.Set != nil {
+		b = append(b, `,"set":`...)
+		b = engine.AppendFieldsJSON(b, rec.Set)
+	}
+	if rec.Managed != nil {
+		b = append(b, `,"managed":[`...)
+		for i, m := range rec.Managed {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = engine.AppendJSONString(b, m)
+		}
+		b = append(b, ']')
+	}
+	if len(rec.IDs) > 0 {
+		b = append(b, `,"ids":`...)
+		b = engine.AppendFieldsJSON(b, rec.IDs)
+	}
+	return append(b, "}\n"...)
+}
+
+func (j *journal) syncLoop() {
+	defer close(j.stopped)
+	t := time.NewTicker(JournalSyncInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-j.done:
+			return
+		case <-t.C:
+			j.sync()
+		}
+	}
+}
+
+func (j *journal) sync() {
+	j.mu.Lock()
+	dirty := j.dirty
+	j.dirty = false
+	j.mu.Unlock()
+	if dirty {
+		if err := j.file.Sync(); err != nil {
+			j.mu.Lock()
+			j.err = fmt.Errorf("syncing the state journal: %w", err)
+			j.mu.Unlock()
+		}
+	}
+}
+
+// Close syncs and closes the journal; the file stays until Save discards it.
+func (j *journal) Close() error {
+	close(j.done)
+	<-j.stopped
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	serr := j.file.Sync()
+	cerr := j.file.Close()
+	return errors.Join(j.err, serr, cerr)
+}
+
+// replayJournal folds the records of a journal left beside the state into
+// s. It reports whether there was one. A journal of another lineage is an
+// error; a torn last line (a write cut by a power failure) is ignored: its
+// call is sent again.
+func (f *File) replayJournal(s *engine.State) (bool, error) {
+	data, err := os.ReadFile(f.journalPath())
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("reading the state journal: %w", err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 64<<10), MaxLineBytes)
+	line := 0
+	for sc.Scan() {
+		line++
+		b := sc.Bytes()
+		if line == 1 {
+			var h journalHeader
+			if err := json.Unmarshal(b, &h); err != nil || h.JournalVersion != journalVersion {
+				return false, &CorruptError{Path: f.journalPath(), Line: 1, Msg: "not a reconcile journal of version " + journalVersion}
+			}
+			if h.Lineage != s.Lineage {
+				return false, &CorruptError{Path: f.journalPath(), Line: 1, Msg: fmt.Sprintf("journal of lineage %s beside a state of lineage %s", h.Lineage, s.Lineage)}
+			}
+			continue
+		}
+		var rec engine.Record
+		if err := json.Unmarshal(b, &rec); err != nil || rec.Address == "" {
+			if isLastLine(data, b) {
+				break // torn by a crash mid-write: that call is sent again
+			}
+			return false, &CorruptError{Path: f.journalPath(), Line: line, Msg: "unreadable record"}
+		}
+		s.ApplyRecord(rec)
+	}
+	return true, nil
+}
+
+func isLastLine(data, line []byte) bool {
+	rest := bytes.TrimRight(data, "\n")
+	return bytes.HasSuffix(rest, bytes.TrimRight(line, "\n"))
+}
+
+// discardJournal removes the journal once a saved state includes it.
+func (f *File) discardJournal() error {
+	err := os.Remove(f.journalPath())
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}

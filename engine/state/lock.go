@@ -1,0 +1,246 @@
+package state
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/user"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/gofrs/flock"
+	"github.com/google/uuid"
+
+	"github.com/reconcile-dev/reconcile/engine"
+)
+
+// Lock waits: the first retry comes after minLockRetry, then the pause
+// doubles up to maxLockRetry.
+const (
+	minLockRetry = 100 * time.Millisecond
+	maxLockRetry = time.Second
+)
+
+// lockPath is the file that carries the OS lock and the holder's LockInfo.
+func (f *File) lockPath() string { return f.path + ".lock" }
+
+// Lock takes the exclusive lock for operation: an OS lock (flock) on
+// FILE.lock, which then holds the LockInfo as JSON for whoever finds it
+// held. A held lock is retried with pauses of 100 ms growing to 1 s until
+// timeout has passed (0: one try); then Lock returns *engine.LockedError
+// with the holder's info. The OS releases the lock when its process ends,
+// however it ends.
+func (f *File) Lock(ctx context.Context, operation string, timeout time.Duration) (engine.Unlocker, error) {
+	path := f.lockPath()
+	info := engine.LockInfo{
+		ID:        uuid.NewString(),
+		Who:       who(),
+		Operation: operation,
+		PID:       os.Getpid(),
+		Path:      absPath(f.path),
+	}
+	fl := flock.New(path, flock.SetPermissions(0o600))
+	start := time.Now()
+	pause := minLockRetry
+	for {
+		ok, err := fl.TryLock()
+		if err != nil {
+			return nil, fmt.Errorf("locking state %s: %w", f.path, err)
+		}
+		if ok {
+			l, err := hold(fl, path, info)
+			if err != nil {
+				fl.Unlock()
+				return nil, fmt.Errorf("locking state %s: %w", f.path, err)
+			}
+			return l, nil
+		}
+		waited := time.Since(start)
+		if waited >= timeout {
+			return nil, &engine.LockedError{Info: holder(path), Waited: timeout}
+		}
+		t := time.NewTimer(min(pause, timeout-waited))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("waiting for the state lock (%s): %w", holder(path).String(), ctx.Err())
+		case <-t.C:
+		}
+		pause = min(2*pause, maxLockRetry)
+	}
+}
+
+// fileLock is a held lock.
+type fileLock struct {
+	mu   sync.Mutex
+	fl   *flock.Flock // nil once released
+	info *os.File     // FILE.lock, open for writing the info
+	path string
+}
+
+// hold records info in the lock file fl has just locked. It writes through
+// a second descriptor, which stays open until Unlock: where locks are
+// fcntl-based, closing any descriptor of the file would release the lock.
+func hold(fl *flock.Flock, path string, info engine.LockInfo) (*fileLock, error) {
+	fh, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, err
+	}
+	locked, err1 := fl.Stat()
+	opened, err2 := fh.Stat()
+	if err := errors.Join(err1, err2); err != nil {
+		fh.Close()
+		return nil, err
+	}
+	if !os.SameFile(locked, opened) {
+		fh.Close()
+		return nil, fmt.Errorf("%s was replaced while being locked (never delete it by hand; use force-unlock); try again", path)
+	}
+	info.Created = time.Now().UTC()
+	b, err := json.Marshal(info)
+	if err != nil {
+		fh.Close()
+		return nil, err
+	}
+	// One write after the truncation: a reader sees no info or all of it.
+	if err := fh.Truncate(0); err != nil {
+		fh.Close()
+		return nil, err
+	}
+	if _, err := fh.WriteAt(append(b, '\n'), 0); err != nil {
+		fh.Close()
+		return nil, err
+	}
+	return &fileLock{fl: fl, info: fh, path: path}, nil
+}
+
+// Unlock clears the info and releases the lock. The lock file stays: a
+// process may have it open, waiting to lock it, and removing it would let
+// that process and the next one each lock a different file. Unlocking
+// twice is harmless.
+func (l *fileLock) Unlock() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.fl == nil {
+		return nil
+	}
+	err := errors.Join(l.info.Truncate(0), l.fl.Unlock(), l.info.Close())
+	l.fl, l.info = nil, nil
+	if err != nil {
+		return fmt.Errorf("unlocking %s: %w", l.path, err)
+	}
+	return nil
+}
+
+// ForceUnlock clears the lock with this id when its holder is gone. An OS
+// lock cannot be broken: while the holder lives, ForceUnlock refuses and
+// says who it is; once it ends the OS has already released the lock, and
+// ForceUnlock only clears the info left behind. It is part of the Backend
+// contract for shared backends, whose locks can outlive their holder.
+func (f *File) ForceUnlock(ctx context.Context, id string) error {
+	path := f.lockPath()
+	info, ok, err := readLockInfo(path)
+	if err != nil {
+		return fmt.Errorf("force-unlock: %w", err)
+	}
+	if !ok {
+		notLocked := fmt.Errorf("force-unlock: no lock with ID %s: the state %s is not locked", id, f.path)
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return notLocked
+		}
+		fl := flock.New(path, flock.SetPermissions(0o600))
+		if locked, err := fl.TryLock(); err == nil && locked {
+			fl.Unlock()
+			return notLocked
+		}
+		return fmt.Errorf("force-unlock: no lock with ID %s: the state %s is locked but its holder has not recorded who it is yet; try again", id, f.path)
+	}
+	if info.ID != id {
+		return fmt.Errorf("force-unlock: no lock with ID %s (current lock: %s)", id, info)
+	}
+	fl := flock.New(path, flock.SetPermissions(0o600))
+	locked, err := fl.TryLock()
+	if err != nil {
+		return fmt.Errorf("force-unlock: %w", err)
+	}
+	if !locked {
+		return fmt.Errorf("force-unlock: lock %s is held by a live process (PID %d, %s, %q): the operating system releases it as soon as that process ends, so there is nothing to force; force-unlock is for locks whose holder is gone", id, info.PID, info.Who, info.Operation)
+	}
+	defer fl.Unlock()
+	// The holder is gone; clear what it left. Holding the OS lock, nobody
+	// can be writing the info meanwhile.
+	if err := os.Truncate(path, 0); err != nil {
+		return fmt.Errorf("force-unlock: %w", err)
+	}
+	return nil
+}
+
+// readLockInfo returns the info in the lock file at path, and whether there
+// is any. Info that does not decode is returned as a LockInfo saying so.
+func readLockInfo(path string) (engine.LockInfo, bool, error) {
+	var info engine.LockInfo
+	fh, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return info, false, nil
+	}
+	if err != nil {
+		return info, false, err
+	}
+	defer fh.Close()
+	b, err := io.ReadAll(io.LimitReader(fh, 64<<10))
+	if err != nil {
+		return info, false, err
+	}
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return info, false, nil
+	}
+	if err := json.Unmarshal(b, &info); err != nil || info.ID == "" {
+		return engine.LockInfo{ID: "?", Who: "unknown", Operation: fmt.Sprintf("unreadable lock info %q", truncate(b, 60)), Path: path}, true, nil
+	}
+	return info, true, nil
+}
+
+// holder returns the info of a lock found held. A holder that has just
+// taken the lock may not have written its info yet: look twice.
+func holder(path string) engine.LockInfo {
+	for try := 0; ; try++ {
+		info, ok, err := readLockInfo(path)
+		if ok {
+			return info
+		}
+		if try == 1 || err != nil {
+			return engine.LockInfo{ID: "?", Who: "unknown", Operation: "unknown (no lock info recorded)", Path: path}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// who returns user@host for LockInfo.
+func who() string {
+	name := os.Getenv("USER")
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name = u.Username
+	}
+	if name == "" {
+		name = fmt.Sprintf("uid %d", os.Getuid())
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "unknown-host"
+	}
+	return name + "@" + host
+}
+
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}
