@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -28,7 +29,7 @@ func (p Pos) String() string {
 	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
 }
 
-// Line renders p as FILE:LINE, the form plans use to point at a customer.
+// FileLine renders p as FILE:LINE, the form plans use to point at a customer.
 func (p Pos) FileLine() string {
 	if p.File == "" {
 		return ""
@@ -36,7 +37,10 @@ func (p Pos) FileLine() string {
 	if p.Line == 0 {
 		return p.File
 	}
-	return fmt.Sprintf("%s:%d", p.File, p.Line)
+	b := make([]byte, 0, len(p.File)+8)
+	b = append(b, p.File...)
+	b = append(b, ':')
+	return string(strconv.AppendInt(b, int64(p.Line), 10))
 }
 
 // Severity says whether a diagnostic stops the command.

@@ -74,20 +74,76 @@ func (c *Customer) ManagedIn(p string) bool {
 // inside p, split into diffed fields and parameters.
 func (c *Customer) Resource(p string) *Resource {
 	r := &Resource{Provider: p, ID: c.ID, Source: c.Pos}
+	nf, np := 0, 0
 	for _, f := range c.Fields {
-		name := FieldName(f.Name, p)
-		if name == "" {
-			continue
+		switch info := projection(f.Name, p); {
+		case info.name == "":
+		case info.param:
+			np++
+		default:
+			nf++
 		}
-		if k := FieldKey(p, name); k != nil && k.Param {
-			r.Params = append(r.Params, Field{Name: name, Value: f.Value})
-			continue
+	}
+	r.Fields = make(Fields, 0, nf)
+	if np > 0 {
+		r.Params = make(Fields, 0, np)
+	}
+	for _, f := range c.Fields {
+		switch info := projection(f.Name, p); {
+		case info.name == "":
+		case info.param:
+			r.Params = append(r.Params, Field{Name: info.name, Value: f.Value})
+		default:
+			r.Fields = append(r.Fields, Field{Name: info.name, Value: f.Value})
 		}
-		r.Fields = append(r.Fields, Field{Name: name, Value: f.Value})
 	}
 	r.Fields.Sort()
 	r.Params.Sort()
 	return r
+}
+
+// fieldInfo is what a manifest path means inside one provider.
+type fieldInfo struct {
+	name  string // "" when the path does not reach the provider
+	param bool
+}
+
+// projections caches, per provider, what each fixed schema path means, so
+// that diffing millions of customers does no string work per field.
+var projections = func() [3]map[string]fieldInfo {
+	var out [3]map[string]fieldInfo
+	for i, p := range ProviderNames {
+		out[i] = map[string]fieldInfo{}
+		for _, k := range Schema {
+			if k.Prefix {
+				continue
+			}
+			name := FieldName(k.Path, p)
+			info := fieldInfo{name: name}
+			if name != "" {
+				if fk := FieldKey(p, name); fk == nil || fk.Param {
+					info.param = true
+				}
+			}
+			out[i][k.Path] = info
+		}
+	}
+	return out
+}()
+
+// projection returns what manifest path means inside provider p.
+func projection(path, p string) fieldInfo {
+	if i := ProviderIndex(p); i >= 0 {
+		if info, ok := projections[i][path]; ok {
+			return info
+		}
+	}
+	name := FieldName(path, p)
+	if name == "" {
+		return fieldInfo{}
+	}
+	k := FieldKey(p, name)
+	return fieldInfo{name: name, param: k == nil || k.Param}
 }
 
 // Resource is one customer in one provider, the unit plans and the state

@@ -78,3 +78,24 @@ func BenchmarkPlanProcess(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPlanRun is BenchmarkPlanProcess/new in-process, for profiling
+// (-cpuprofile, -memprofile).
+func BenchmarkPlanRun(b *testing.B) {
+	dir := b.TempDir()
+	csvPath := filepath.Join(dir, "customers.csv")
+	if err := enginetest.WriteCSV(csvPath, 100_000); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for range b.N {
+		out, err := os.Create(filepath.Join(dir, "plan.txt"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if code := run(context.Background(), []string{"plan", "-f", csvPath, "-state", filepath.Join(dir, "none.json"), "-no-color"}, nil, out, os.Stderr, os.Getenv); code != 0 {
+			b.Fatalf("exit %d", code)
+		}
+		out.Close()
+	}
+}

@@ -99,37 +99,66 @@ func (c *Client) Calls(ch *engine.Change) []engine.Call {
 	if ch.Desired != nil {
 		desired = ch.Desired.Fields
 	}
+	// Plans hold hundreds of thousands of changes: one backing array for
+	// the calls and one for their field names.
+	names := make([]string, 0, len(desired))
+	profileFields := func() []string {
+		start := len(names)
+		for _, f := range desired {
+			if isProfile(f.Name) {
+				names = append(names, f.Name)
+			}
+		}
+		return names[start:len(names):len(names)]
+	}
+	tierFields := func() []string {
+		start := len(names)
+		for _, f := range desired {
+			if isTier(f.Name) {
+				names = append(names, f.Name)
+			}
+		}
+		return names[start:len(names):len(names)]
+	}
 	customer := "/v1/pvt/Customer/" + url.PathEscape(ch.ID)
-	profile := engine.Call{Method: http.MethodPut, Path: customer, Op: OpUpdate, Fields: managed(desired, isProfile)}
-	status := engine.Call{Method: http.MethodPost, Path: customer + "/changestatus", Op: OpChangeStatus, Fields: []string{"enabled"}}
-	tier := engine.Call{Method: http.MethodPost, Path: customer + "/changetier", Op: OpChangeTier, Fields: managed(desired, isTier)}
+	status := func() engine.Call {
+		return engine.Call{Method: http.MethodPost, Path: customer + "/changestatus", Op: OpChangeStatus, Fields: enabledField}
+	}
+	tier := func(fields []string) engine.Call {
+		return engine.Call{Method: http.MethodPost, Path: customer + "/changetier", Op: OpChangeTier, Fields: fields}
+	}
 
-	var calls []engine.Call
+	calls := make([]engine.Call, 0, 3)
 	switch ch.Action {
 	case engine.ActionCreate:
-		profile.Method, profile.Path, profile.Op = http.MethodPost, "/v1/pvt/Customer/upsert", OpUpsert
-		calls = append(calls, profile)
+		calls = append(calls, engine.Call{Method: http.MethodPost, Path: "/v1/pvt/Customer/upsert", Op: OpUpsert, Fields: profileFields()})
 		if _, ok := desired.Get("enabled"); ok {
-			calls = append(calls, status)
+			calls = append(calls, status())
 		}
-		if len(tier.Fields) > 0 {
-			calls = append(calls, tier)
+		if tf := tierFields(); len(tf) > 0 {
+			calls = append(calls, tier(tf))
 		}
 	case engine.ActionUpdate:
 		if changes(ch, isProfile) {
-			calls = append(calls, profile)
+			calls = append(calls, engine.Call{Method: http.MethodPut, Path: customer, Op: OpUpdate, Fields: profileFields()})
 		}
 		if changes(ch, isStatus) {
-			calls = append(calls, status)
+			calls = append(calls, status())
 		}
 		if changes(ch, isTier) {
-			calls = append(calls, tier)
+			calls = append(calls, tier(tierFields()))
 		}
 	case engine.ActionDisable:
-		calls = append(calls, status)
+		calls = append(calls, status())
+	}
+	if len(calls) == 0 {
+		return nil
 	}
 	return calls
 }
+
+// enabledField is what a changestatus settles; shared, never modified.
+var enabledField = []string{"enabled"}
 
 // managed lists the names of the desired fields that match.
 func managed(fs engine.Fields, match func(string) bool) []string {

@@ -84,6 +84,7 @@ func (c *Client) Calls(ch *engine.Change) []engine.Call {
 	case engine.ActionCreate:
 		call.Op = OpCreate
 		if ch.Desired != nil {
+			call.Fields = make([]string, 0, len(ch.Desired.Fields))
 			for _, f := range ch.Desired.Fields {
 				call.Fields = append(call.Fields, f.Name)
 			}
