@@ -67,48 +67,136 @@ type cfg struct {
 	OnRemove    OnRemove `json:"on_remove"`
 }
 
-// WritePlanJSON writes p as one JSON document. With saved set it also
-// writes what `apply PLANFILE` needs: each change's desired resource, the
-// service ids, the digest of the state entry the plan saw, the targets and
-// the provider settings.
+// WritePlanJSON writes p as one JSON document, one change per line, so
+// that plans of millions of changes stream out without being built in
+// memory. With saved set it also writes what `apply PLANFILE` needs: each
+// change's desired resource, the service ids, the digest of the state entry
+// the plan saw, the targets and the provider settings.
 func WritePlanJSON(w io.Writer, p *Plan, saved bool) error {
-	doc := planDoc{
-		FormatVersion: PlanFormatVersion,
-		StateLineage:  p.StateLineage,
-		StateSerial:   p.StateSerial,
-		Refreshed:     p.Refreshed,
-		Changes:       make([]*changeDoc, len(p.Changes)),
-		Summary:       p.Summary,
+	bw := bufio.NewWriterSize(w, 1<<16)
+	b := make([]byte, 0, 1024)
+	b = append(b, "{\n  \"format_version\": "...)
+	b = appendJSONString(b, PlanFormatVersion)
+	b = append(b, ",\n  \"state_lineage\": "...)
+	b = appendJSONString(b, p.StateLineage)
+	b = append(b, ",\n  \"state_serial\": "...)
+	b = strconv.AppendInt(b, p.StateSerial, 10)
+	if p.Refreshed {
+		b = append(b, ",\n  \"refreshed\": true"...)
 	}
+	b = append(b, ",\n  \"changes\": ["...)
 	for i, ch := range p.Changes {
-		cd := &changeDoc{Change: ch}
-		if saved {
-			if ch.Desired != nil {
-				cd.Desired = &resourceDoc{Fields: ch.Desired.Fields, Params: ch.Desired.Params}
-				if cd.Desired.Fields == nil {
-					cd.Desired.Fields = Fields{}
-				}
-			}
-			cd.IDs = ch.IDs
-			cd.Prior = ch.Prior
+		if i > 0 {
+			b = append(b, ',')
 		}
-		doc.Changes[i] = cd
+		b = append(b, "\n    "...)
+		b = appendChangeJSON(b, ch, saved)
+		if len(b) > 1<<15 {
+			if _, err := bw.Write(b); err != nil {
+				return err
+			}
+			b = b[:0]
+		}
 	}
+	if len(p.Changes) > 0 {
+		b = append(b, "\n  "...)
+	}
+	b = append(b, "],\n  \"summary\": "...)
+	sum, _ := json.Marshal(p.Summary)
+	b = append(b, sum...)
 	if saved {
-		doc.Targets = p.Targets
-		doc.Providers = map[string]cfg{}
+		doc := struct {
+			Targets   []string       `json:"targets,omitempty"`
+			Providers map[string]cfg `json:"providers"`
+		}{Targets: p.Targets, Providers: map[string]cfg{}}
 		for name, c := range p.Providers {
 			doc.Providers[name] = cfg{c.RateLimit, c.Burst, c.Concurrency, c.MaxRetries, c.Timeout.String(), c.BaseURL, c.OnRemove}
 		}
+		extra, err := json.Marshal(doc)
+		if err != nil {
+			return err
+		}
+		b = append(b, ",\n  "...)
+		b = append(b, extra[1:len(extra)-1]...) // the members, without braces
 	}
-	bw := bufio.NewWriterSize(w, 1<<16)
-	enc := json.NewEncoder(bw)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(doc); err != nil {
+	b = append(b, "\n}\n"...)
+	if _, err := bw.Write(b); err != nil {
 		return err
 	}
 	return bw.Flush()
+}
+
+// appendChangeJSON appends one change as a JSON object (SPEC 3.3's keys,
+// plus a saved plan's).
+func appendChangeJSON(b []byte, ch *Change, saved bool) []byte {
+	b = append(b, `{"address":`...)
+	b = appendJSONString(b, ch.Address)
+	b = append(b, `,"provider":`...)
+	b = appendJSONString(b, ch.Provider)
+	b = append(b, `,"id":`...)
+	b = appendJSONString(b, ch.ID)
+	b = append(b, `,"action":`...)
+	b = appendJSONString(b, string(ch.Action))
+	if ch.Source != "" {
+		b = append(b, `,"source":`...)
+		b = appendJSONString(b, ch.Source)
+	}
+	if len(ch.Fields) > 0 {
+		b = append(b, `,"fields":[`...)
+		for i, f := range ch.Fields {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"name":`...)
+			b = appendJSONString(b, f.Name)
+			if f.Before != nil {
+				b = append(b, `,"before":`...)
+				b = f.Before.AppendJSON(b)
+			}
+			b = append(b, `,"after":`...)
+			b = f.After.AppendJSON(b)
+			if f.Drift {
+				b = append(b, `,"drift":true`...)
+			}
+			if f.Unreadable {
+				b = append(b, `,"unreadable":true`...)
+			}
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	b = append(b, `,"calls":[`...)
+	for i, c := range ch.Calls {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"method":`...)
+		b = appendJSONString(b, c.Method)
+		b = append(b, `,"path":`...)
+		b = appendJSONString(b, c.Path)
+		b = append(b, '}')
+	}
+	b = append(b, ']')
+	if saved {
+		if ch.Desired != nil {
+			b = append(b, `,"desired":{"fields":`...)
+			b = AppendFieldsJSON(b, ch.Desired.Fields)
+			if len(ch.Desired.Params) > 0 {
+				b = append(b, `,"params":`...)
+				b = AppendFieldsJSON(b, ch.Desired.Params)
+			}
+			b = append(b, '}')
+		}
+		if len(ch.IDs) > 0 {
+			b = append(b, `,"ids":`...)
+			b = AppendFieldsJSON(b, ch.IDs)
+		}
+		if ch.Prior != "" {
+			b = append(b, `,"prior":`...)
+			b = appendJSONString(b, ch.Prior)
+		}
+	}
+	return append(b, '}')
 }
 
 // ErrPlanFile wraps every error about a saved plan that cannot be read.

@@ -139,6 +139,8 @@ func (c *cli) applyRun(ctx context.Context, o *applyOptions, planFile string) er
 	} else if err := renderPlan(c.stdout, p, c.color(c.stdout)); err != nil {
 		return err
 	}
+	c.log.Info("plan", "state", backend.String(), "lineage", p.StateLineage, "serial", p.StateSerial,
+		"create", p.Summary.Create, "update", p.Summary.Update, "disable", p.Summary.Disable, "forget", p.Summary.Forget, "no_op", p.Summary.NoOp)
 	if p.Summary.Changes() == 0 {
 		return nil
 	}
@@ -206,6 +208,11 @@ func (c *cli) applyRun(ctx context.Context, o *applyOptions, planFile string) er
 	prog.stop()
 	jerr := journal.Close()
 	serr := backend.Save(context.WithoutCancel(ctx), st)
+	if res == nil {
+		res = &engine.Result{}
+	}
+	c.log.Info("apply done", "state", backend.String(), "serial", st.Serial, "calls", res.Calls, "created", res.Created, "updated", res.Updated,
+		"disabled", res.Disabled, "forgotten", res.Forgotten, "failed", res.Failed, "not_attempted", res.NotAttempted, "save_error", errors.Join(jerr, serr))
 	if applyErr != nil {
 		return applyErr
 	}

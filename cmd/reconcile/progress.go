@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -89,6 +91,7 @@ type eventDoc struct {
 }
 
 func (pg *progress) event(ev engine.Event) {
+	pg.log(ev)
 	pg.mu.Lock()
 	defer pg.mu.Unlock()
 	switch ev.Kind {
@@ -190,4 +193,22 @@ func writeReport(path string, res *engine.Result) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// log writes ev to the structured log.
+func (pg *progress) log(ev engine.Event) {
+	l := pg.c.log
+	switch ev.Kind {
+	case engine.EventCall:
+		l.Debug("call done", "provider", ev.Provider, "address", ev.Address, "op", ev.Op)
+	case engine.EventRetry:
+		l.Info("call retried", "provider", ev.Provider, "address", ev.Address, "op", ev.Op, "attempt", ev.Attempt, "wait", ev.Wait.String(), "error", ev.Err.Error())
+	case engine.EventChange:
+		it := ev.Item
+		lv := slog.LevelDebug
+		if it.Status == engine.StatusFailed {
+			lv = slog.LevelWarn
+		}
+		l.Log(context.Background(), lv, "change done", "provider", ev.Provider, "address", ev.Address, "action", string(it.Change.Action), "status", string(it.Status), "http_status", it.HTTPStatus, "message", it.Message, "calls", it.CallsDone)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -24,6 +25,9 @@ type cli struct {
 	stdout io.Writer
 	stderr io.Writer
 	getenv func(string) string
+
+	// log receives structured logs (RECONCILE_LOG); it discards by default.
+	log *slog.Logger
 
 	// Persistent flags.
 	statePath   string
@@ -46,12 +50,23 @@ func silentExit(code int) error { return &exitError{code: code} }
 // without the process: tests call it directly.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
 	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	logger, closeLog, err := c.setupLog()
+	if err != nil {
+		fmt.Fprintln(stderr, "Error: "+err.Error())
+		return 1
+	}
+	defer closeLog()
+	c.log = logger
+	c.log.Debug("start", "args", args, "version", version)
 	root := c.newRootCmd()
 	root.SetArgs(normalizeArgs(root, args))
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
+	err = root.ExecuteContext(ctx)
+	if err != nil {
+		c.log.Debug("exit", "error", err.Error())
+	}
 	if err == nil {
 		return 0
 	}
