@@ -103,7 +103,7 @@ func Apply(ctx context.Context, p *Plan, opts ApplyOptions) (*Result, error) {
 		opts.Parallelism = 10
 	}
 	if opts.BackoffInitial <= 0 {
-		opts.BackoffInitial = 500 * time.Millisecond
+		opts.BackoffInitial = defaultBackoff
 	}
 	if opts.Recorder == nil {
 		return nil, errors.New("apply: no recorder")
@@ -124,16 +124,8 @@ func Apply(ctx context.Context, p *Plan, opts ApplyOptions) (*Result, error) {
 		if len(idx) == 0 {
 			continue
 		}
-		cfg, ok := opts.Configs[name]
-		if !ok {
-			cfg = DefaultProviderConfig(name)
-		}
-		lim := opts.Limiters[name]
-		if lim == nil {
-			lim = NewLimiter(name, cfg)
-		}
-		pr := &providerRun{name: name, cfg: cfg, lim: lim, prov: opts.Providers[name], idx: idx, probe: make(chan struct{}, 1)}
-		workers := min(max(cfg.Concurrency, 1), opts.Parallelism, len(idx))
+		pr := newProviderRun(name, opts, idx)
+		workers := min(max(pr.cfg.Concurrency, 1), opts.Parallelism, len(idx))
 		for range workers {
 			wg.Go(func() { a.worker(ctx, pr) })
 		}
@@ -197,6 +189,18 @@ type providerRun struct {
 	// on it is durable blocking inside testing/synctest).
 	open  atomic.Bool
 	probe chan struct{}
+}
+
+func newProviderRun(name string, opts ApplyOptions, idx []int) *providerRun {
+	cfg, ok := opts.Configs[name]
+	if !ok {
+		cfg = DefaultProviderConfig(name)
+	}
+	lim := opts.Limiters[name]
+	if lim == nil {
+		lim = NewLimiter(name, cfg)
+	}
+	return &providerRun{name: name, cfg: cfg, lim: lim, prov: opts.Providers[name], idx: idx, probe: make(chan struct{}, 1)}
 }
 
 // enter waits until pr accepts concurrent calls, or makes the caller the
@@ -387,9 +391,22 @@ func (a *applier) record(rec Record) error {
 var errStopped = errors.New("stopped")
 
 // callWithRetry makes one call within the provider's limits, retrying what
-// the provider classified as retryable, with exponential backoff and
-// jitter, honouring Retry-After, up to max_retries.
+// the provider classified as retryable.
 func (a *applier) callWithRetry(ctx context.Context, pr *providerRun, ch *Change, call Call) (Outcome, error) {
+	var out Outcome
+	err := a.retry(ctx, pr, ch.Address, call.Op, func(ctx context.Context) error {
+		var err error
+		out, err = pr.prov.Do(ctx, ch, call)
+		return err
+	})
+	return out, err
+}
+
+// retry runs do within the provider's rate limit, its per-request timeout
+// and the global cap on calls in flight, retrying what the provider
+// classified as retryable: exponential backoff with jitter, honouring
+// Retry-After, slowing the provider's rate after a 429, up to max_retries.
+func (a *applier) retry(ctx context.Context, pr *providerRun, address, op string, do func(context.Context) error) error {
 	bo := backoff.NewExponentialBackOff()
 	bo.InitialInterval = a.opts.BackoffInitial
 	bo.MaxInterval = 30 * time.Second
@@ -398,24 +415,24 @@ func (a *applier) callWithRetry(ctx context.Context, pr *providerRun, ch *Change
 	bo.Reset()
 	for attempt := 1; ; attempt++ {
 		if err := pr.lim.Wait(ctx); err != nil {
-			return Outcome{}, err
+			return err
 		}
 		select {
 		case a.global <- struct{}{}:
 		case <-ctx.Done():
-			return Outcome{}, ctx.Err()
+			return ctx.Err()
 		}
 		cctx, cancel := context.WithTimeout(ctx, pr.cfg.Timeout)
-		out, err := pr.prov.Do(cctx, ch, call)
+		err := do(cctx)
 		cancel()
 		<-a.global
 		if err == nil {
 			pr.lim.Succeeded()
-			return out, nil
+			return nil
 		}
 		var ce *CallError
 		if !errors.As(err, &ce) || !ce.Retryable || attempt > pr.cfg.MaxRetries {
-			return Outcome{}, err
+			return err
 		}
 		if ce.Status == 429 {
 			pr.lim.Slow()
@@ -424,16 +441,19 @@ func (a *applier) callWithRetry(ctx context.Context, pr *providerRun, ch *Change
 		if ce.RetryAfter > wait {
 			wait = ce.RetryAfter
 		}
-		a.emit(Event{Kind: EventRetry, Provider: pr.name, Address: ch.Address, Op: call.Op, Attempt: attempt, Wait: wait, Err: err})
+		a.emit(Event{Kind: EventRetry, Provider: pr.name, Address: address, Op: op, Attempt: attempt, Wait: wait, Err: err})
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return Outcome{}, ctx.Err()
+			return ctx.Err()
 		case <-a.opts.Stop:
 			t.Stop()
-			return Outcome{}, errStopped
+			return errStopped
 		}
 	}
 }
+
+// defaultBackoff is the first retry delay.
+const defaultBackoff = 500 * time.Millisecond

@@ -19,6 +19,10 @@ type PlanOptions struct {
 	// Providers plans each change's calls. A provider missing here plans no
 	// calls (tests that only care about the diff).
 	Providers map[string]Provider
+	// Refresh holds, by address, what the services hold (plan -refresh).
+	// The plan diffs the manifests against it for the fields the service
+	// reads back, and against the state for the rest.
+	Refresh map[string]ReadResult
 }
 
 // MakePlan diffs the desired customers against the state. Diagnostics
@@ -31,6 +35,7 @@ func MakePlan(d *Desired, s *State, opts PlanOptions) (*Plan, Diagnostics) {
 		StateSerial:  s.Serial,
 		Providers:    d.Providers,
 		Targets:      opts.Targets,
+		Refreshed:    opts.Refresh != nil,
 	}
 	workers := max(1, min(runtime.GOMAXPROCS(0), len(d.Customers)/10000))
 	parts := make([]planPart, workers)
@@ -98,7 +103,12 @@ func (pt *planPart) diff(customers []*Customer, s *State, opts PlanOptions) {
 			if !pt.targets.match(buf) {
 				continue
 			}
-			ch := diffCustomer(c, prov, entry)
+			var ch *Change
+			if obs, ok := opts.Refresh[string(buf)]; ok && entry != nil {
+				ch = diffRefreshed(c, prov, entry, obs)
+			} else {
+				ch = diffCustomer(c, prov, entry)
+			}
 			if ch == nil {
 				pt.sum.NoOp++
 				continue
@@ -167,6 +177,51 @@ func diffCustomer(c *Customer, prov string, entry *Entry) *Change {
 		}
 	}
 	return ch
+}
+
+// diffRefreshed diffs c against what the service holds (obs) for the
+// fields it reads back, and against the state entry for the others. A value
+// the service holds that differs from the last applied one is drift. A
+// customer the service no longer has is planned as a create.
+func diffRefreshed(c *Customer, prov string, entry *Entry, obs ReadResult) *Change {
+	if obs.NotFound {
+		ch := diffCustomer(c, prov, nil)
+		ch.Prior = entry.Digest() // the staleness check compares with the state
+		ch.IDs = entry.IDs
+		return ch
+	}
+	r := c.Resource(prov)
+	var fields []FieldChange
+	for _, f := range r.Fields {
+		stateV, inState := entry.Fields.Get(f.Name)
+		var before *Value
+		fc := FieldChange{Name: f.Name, After: f.Value}
+		if obsV, readable := obs.Observed.Fields.Get(f.Name); readable {
+			before = &obsV
+			fc.Drift = inState && obsV != stateV
+		} else {
+			fc.Unreadable = true
+			if inState {
+				before = &stateV
+			}
+		}
+		if before != nil && *before == f.Value {
+			continue
+		}
+		fc.Before = before
+		fields = append(fields, fc)
+	}
+	if len(fields) == 0 {
+		return nil
+	}
+	ids := entry.IDs
+	for _, id := range obs.Observed.IDs {
+		ids = ids.Clone().Set(id.Name, id.Value)
+	}
+	return &Change{
+		Address: r.Address(), Provider: prov, ID: c.ID, Action: ActionUpdate,
+		Source: c.Pos.FileLine(), Desired: r, Prior: entry.Digest(), IDs: ids, Fields: fields,
+	}
 }
 
 // differs reports whether any field c manages in prov differs from entry.

@@ -24,6 +24,7 @@ type applyOptions struct {
 	report      string
 	json        bool
 	sandbox     bool
+	refresh     bool
 }
 
 func (c *cli) newApplyCmd() *cobra.Command {
@@ -66,6 +67,7 @@ built-in simulator instead, with no account.`,
 	f.IntVar(&o.parallelism, "parallelism", 10, "most calls in flight across all services")
 	f.StringVar(&o.report, "report", "", "write one CSV row per change to `FILE`")
 	f.BoolVar(&o.json, "json", false, "print the plan and then one JSON event per line")
+	f.BoolVar(&o.refresh, "refresh", false, "read every targeted customer from its service first and plan against what it holds")
 	f.BoolVar(&o.sandbox, "sandbox", false, "apply to the built-in simulator ("+sandboxStateFile+", "+sandboxDataFile+")")
 	return cmd
 }
@@ -74,8 +76,8 @@ func (c *cli) applyRun(ctx context.Context, o *applyOptions, planFile string) er
 	if o.parallelism < 1 {
 		return &exitError{code: 1, msg: "-parallelism must be at least 1"}
 	}
-	if planFile != "" && (len(o.files) > 0 || len(o.targets) > 0) {
-		return &exitError{code: 1, msg: "a saved plan is applied as it is: -f and -target belong to the plan command"}
+	if planFile != "" && (len(o.files) > 0 || len(o.targets) > 0 || o.refresh) {
+		return &exitError{code: 1, msg: "a saved plan is applied as it is: -f, -target and -refresh belong to the plan command"}
 	}
 	backend, st, unlock, err := c.lockedState(ctx, "apply")
 	if err != nil {
@@ -84,23 +86,11 @@ func (c *cli) applyRun(ctx context.Context, o *applyOptions, planFile string) er
 	defer unlock()
 
 	if o.sandbox {
-		sb, env, err := inProcessSandbox(c.statePath)
+		stop, err := c.sandboxEnv()
 		if err != nil {
 			return err
 		}
-		defer func() {
-			if err := sb.Save(); err != nil {
-				fmt.Fprintf(c.stderr, "Warning: saving the sandbox data: %v\n", err)
-			}
-			sb.Close()
-		}()
-		orig := c.getenv
-		c.getenv = func(k string) string {
-			if v, ok := env[k]; ok {
-				return v
-			}
-			return orig(k)
-		}
+		defer stop()
 	}
 
 	var p *engine.Plan
@@ -120,8 +110,14 @@ func (c *cli) applyRun(ctx context.Context, o *applyOptions, planFile string) er
 		if err != nil {
 			return err
 		}
+		opts := engine.PlanOptions{Targets: o.targets, Providers: provs}
+		if o.refresh {
+			if opts.Refresh, err = c.refresh(ctx, d, st, o.targets, provs); err != nil {
+				return err
+			}
+		}
 		var diags engine.Diagnostics
-		p, diags = engine.MakePlan(d, st, engine.PlanOptions{Targets: o.targets, Providers: provs})
+		p, diags = engine.MakePlan(d, st, opts)
 		if diags.HasErrors() {
 			return diags
 		}

@@ -17,6 +17,7 @@ type planOptions struct {
 	out              string
 	detailedExitcode bool
 	sandbox          bool
+	refresh          bool
 }
 
 func (c *cli) newPlanCmd() *cobra.Command {
@@ -51,6 +52,7 @@ time they take at the configured rate limits.`,
 	f.BoolVar(&o.markdown, "markdown", false, "print the plan as a pull-request comment")
 	f.StringVar(&o.out, "out", "", "save the plan to `FILE` for reconcile apply FILE")
 	f.BoolVar(&o.detailedExitcode, "detailed-exitcode", false, "exit 0 with no changes, 2 with changes, 1 on error")
+	f.BoolVar(&o.refresh, "refresh", false, "read every targeted customer from its service first and plan against what it holds")
 	f.BoolVar(&o.sandbox, "sandbox", false, "plan against the built-in simulator's state ("+sandboxStateFile+")")
 	cmd.MarkFlagsMutuallyExclusive("json", "markdown")
 	return cmd
@@ -70,11 +72,24 @@ func (c *cli) planRun(cmd *cobra.Command, o *planOptions) error {
 	if err != nil {
 		return err
 	}
+	if o.sandbox && o.refresh {
+		stop, err := c.sandboxEnv()
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	provs, err := c.providers(d)
 	if err != nil {
 		return err
 	}
-	p, diags := engine.MakePlan(d, s, engine.PlanOptions{Targets: o.targets, Providers: provs})
+	opts := engine.PlanOptions{Targets: o.targets, Providers: provs}
+	if o.refresh {
+		if opts.Refresh, err = c.refresh(ctx, d, s, o.targets, provs); err != nil {
+			return err
+		}
+	}
+	p, diags := engine.MakePlan(d, s, opts)
 	if diags.HasErrors() {
 		return diags
 	}

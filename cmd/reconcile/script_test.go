@@ -4,6 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"github.com/reconcile-dev/reconcile/providers/bonifiq"
+	"github.com/reconcile-dev/reconcile/providers/invisiblecollector"
+	"github.com/reconcile-dev/reconcile/providers/sandbox"
+	"github.com/reconcile-dev/reconcile/providers/tomticket"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -53,6 +57,11 @@ func TestScripts(t *testing.T) {
 			// checks that the value at PATH (dot-separated keys and array
 			// indexes, e.g. changes.0.fields.1.after) encodes as WANT.
 			"jsonpath": jsonPathCmd,
+			// sandboxedit PROVIDER ID KEY JSON edits a customer in the
+			// sandbox data file of the current directory as the service's
+			// admin panel would (KEY is the service's JSON field name);
+			// with -create, a missing customer is created first.
+			"sandboxedit": sandboxEditCmd,
 			// holdlock FILE OPERATION takes the state lock of FILE in the test
 			// process and holds it until the script ends: another process
 			// (reconcile) then finds it held.
@@ -109,4 +118,38 @@ func jsonPathCmd(ts *testscript.TestScript, neg bool, args []string) {
 	if (string(got) == args[2]) == neg {
 		ts.Fatalf("%s %s = %s, want %s%s", args[0], args[1], got, map[bool]string{true: "not "}[neg], args[2])
 	}
+}
+
+func sandboxEditCmd(ts *testscript.TestScript, neg bool, args []string) {
+	create := len(args) > 0 && args[0] == "-create"
+	if create {
+		args = args[1:]
+	}
+	if neg || len(args) != 4 {
+		ts.Fatalf("usage: sandboxedit [-create] PROVIDER ID KEY JSON")
+	}
+	sb, err := sandbox.New(sandbox.Options{DataFile: ts.MkAbs(sandboxDataFile)})
+	ts.Check(err)
+	prov, id, key, val := args[0], args[1], args[2], args[3]
+	edit := func(c any) {
+		b, err := json.Marshal(c)
+		ts.Check(err)
+		var m map[string]json.RawMessage
+		ts.Check(json.Unmarshal(b, &m))
+		m[key] = json.RawMessage(val)
+		b, err = json.Marshal(m)
+		ts.Check(err)
+		ts.Check(json.Unmarshal(b, c))
+	}
+	switch prov {
+	case "bonifiq":
+		ts.Check(sb.BonifiQ().Edit(id, create, func(c *bonifiq.Customer) { edit(c) }))
+	case "invisiblecollector":
+		ts.Check(sb.InvisibleCollector().Edit(id, create, func(c *invisiblecollector.Customer) { edit(c) }))
+	case "tomticket":
+		ts.Check(sb.TomTicket().Edit(id, create, func(c *tomticket.Customer) { edit(c) }))
+	default:
+		ts.Fatalf("unknown provider %q", prov)
+	}
+	ts.Check(sb.Save())
 }

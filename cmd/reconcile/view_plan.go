@@ -134,11 +134,34 @@ func writeNotes(w io.Writer, p *engine.Plan) {
 			fmt.Fprintf(w, "  %s\n", callEstimate(st))
 		}
 	}
+	if n := resentTiers(p); n > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "Note: %s the tier to bonifiq customers whose tier the state does not hold (BonifiQ cannot read it\n", plural(n, "update sends", "updates send"))
+		fmt.Fprintln(w, "back, e.g. after reconcile import): a changetier restarts the customer's grace period.")
+	}
 	if n := p.Summary.Create; n > 0 {
 		fmt.Fprintln(w)
 		fmt.Fprintf(w, "Note: %s %s as create-or-update: a customer that already exists in the service\n", plural(n, "create", "creates"), isAre(n))
 		fmt.Fprintln(w, "is overwritten without its current values being shown. Run `reconcile import` first to see real differences.")
 	}
+}
+
+// resentTiers counts bonifiq updates that send a tier the state has no
+// value for.
+func resentTiers(p *engine.Plan) int {
+	n := 0
+	for _, ch := range p.Changes {
+		if ch.Provider != engine.BonifiQ || ch.Action != engine.ActionUpdate {
+			continue
+		}
+		for _, f := range ch.Fields {
+			if f.Name == "tier.id" && f.Before == nil {
+				n++
+				break
+			}
+		}
+	}
+	return n
 }
 
 func isAre(n int) string {

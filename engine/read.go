@@ -1,0 +1,108 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// ReadRequest asks a provider for one customer.
+type ReadRequest struct {
+	Resource *Resource
+	// IDs are the service ids the state holds for it.
+	IDs Fields
+}
+
+// ReadResult is what one read found.
+type ReadResult struct {
+	Address  string
+	Observed *Observed // nil when the read failed or found nothing
+	NotFound bool      // the service has no such customer
+	Err      error     // the read failed (after retries)
+}
+
+// ReadAll reads customers from their services, concurrently, under the same
+// rate limits, concurrency caps, retries and credential stop as Apply. It
+// returns one result per request, in order; it makes exactly one successful
+// read per customer. ApplyOptions.Recorder is not used.
+func ReadAll(ctx context.Context, reqs []ReadRequest, opts ApplyOptions) []ReadResult {
+	if opts.Parallelism <= 0 {
+		opts.Parallelism = 10
+	}
+	if opts.BackoffInitial <= 0 {
+		opts.BackoffInitial = defaultBackoff
+	}
+	results := make([]ReadResult, len(reqs))
+	byProvider := map[string][]int{}
+	for i, r := range reqs {
+		results[i].Address = r.Resource.Address()
+		byProvider[r.Resource.Provider] = append(byProvider[r.Resource.Provider], i)
+	}
+	a := &applier{opts: opts, global: make(chan struct{}, opts.Parallelism)}
+	var wg sync.WaitGroup
+	for _, name := range ProviderNames {
+		idx := byProvider[name]
+		if len(idx) == 0 {
+			continue
+		}
+		pr := newProviderRun(name, opts, idx)
+		if pr.prov == nil {
+			for _, i := range idx {
+				results[i].Err = fmt.Errorf("no provider %q", name)
+			}
+			continue
+		}
+		workers := min(max(pr.cfg.Concurrency, 1), opts.Parallelism, len(idx))
+		for range workers {
+			wg.Go(func() {
+				for {
+					n := int(pr.next.Add(1)) - 1
+					if n >= len(pr.idx) {
+						return
+					}
+					i := pr.idx[n]
+					a.readOne(ctx, pr, reqs[i], &results[i])
+				}
+			})
+		}
+	}
+	wg.Wait()
+	return results
+}
+
+func (a *applier) readOne(ctx context.Context, pr *providerRun, req ReadRequest, res *ReadResult) {
+	if a.stopping() || ctx.Err() != nil {
+		res.Err = errors.New("not read: interrupted")
+		return
+	}
+	probing := pr.enter()
+	if ce := pr.stopped.Load(); ce != nil {
+		pr.leave(probing, ce)
+		res.Err = fmt.Errorf("%v (%s)", ErrProviderStopped, ce.Error())
+		return
+	}
+	var obs *Observed
+	err := a.retry(ctx, pr, res.Address, "read", func(ctx context.Context) error {
+		var err error
+		obs, err = pr.prov.Read(ctx, req.Resource, req.IDs)
+		return err
+	})
+	if errors.Is(err, ErrNotFound) {
+		pr.leave(probing, nil)
+		res.NotFound = true
+		a.emit(Event{Kind: EventCall, Provider: pr.name, Address: res.Address, Op: "read"})
+		return
+	}
+	var ce *CallError
+	if errors.As(err, &ce) && ce.Fatal {
+		pr.stopped.CompareAndSwap(nil, ce)
+	}
+	pr.leave(probing, err)
+	if err != nil {
+		res.Err = err
+		return
+	}
+	res.Observed = obs
+	a.emit(Event{Kind: EventCall, Provider: pr.name, Address: res.Address, Op: "read"})
+}
