@@ -25,6 +25,7 @@ type applyOptions struct {
 	json        bool
 	sandbox     bool
 	refresh     bool
+	rails       engine.Rails
 }
 
 func (c *cli) newApplyCmd() *cobra.Command {
@@ -67,6 +68,8 @@ built-in simulator instead, with no account.`,
 	f.IntVar(&o.parallelism, "parallelism", 10, "most calls in flight across all services")
 	f.StringVar(&o.report, "report", "", "write one CSV row per change to `FILE`")
 	f.BoolVar(&o.json, "json", false, "print the plan and then one JSON event per line")
+	f.IntVar(&o.rails.MaxDisable, "max-disable", engine.DefaultMaxDisable, "refuse a plan that disables more than `N` customers")
+	f.BoolVar(&o.rails.AllowMassForget, "allow-mass-forget", false, "allow a plan that forgets more than half of the state's addresses")
 	f.BoolVar(&o.refresh, "refresh", false, "read every targeted customer from its service first and plan against what it holds")
 	f.BoolVar(&o.sandbox, "sandbox", false, "apply to the built-in simulator ("+sandboxStateFile+", "+sandboxDataFile+")")
 	return cmd
@@ -132,7 +135,7 @@ func (c *cli) applyRun(ctx context.Context, o *applyOptions, planFile string) er
 		if err := engine.WritePlanJSON(c.stdout, p, false); err != nil {
 			return err
 		}
-	} else if err := renderPlan(c.stdout, p, c.color(c.stdout)); err != nil {
+	} else if err := renderPlan(c.stdout, p, c.color(c.stdout), len(st.Resources)); err != nil {
 		return err
 	}
 	c.log.Info("plan", "state", backend.String(), "lineage", p.StateLineage, "serial", p.StateSerial,
@@ -141,6 +144,9 @@ func (c *cli) applyRun(ctx context.Context, o *applyOptions, planFile string) er
 		return nil
 	}
 
+	if problems := engine.RailProblems(p, len(st.Resources), o.rails); len(problems) > 0 {
+		return &exitError{code: 1, msg: "apply refused before any call:\n  " + strings.Join(problems, "\n  ")}
+	}
 	provs, err := c.providersFrom(p.Providers)
 	if err != nil {
 		return err

@@ -111,7 +111,7 @@ func (c *cli) planRun(cmd *cobra.Command, o *planOptions) error {
 	case o.markdown:
 		err = renderMarkdown(c.stdout, p)
 	default:
-		err = renderPlan(c.stdout, p, c.color(c.stdout))
+		err = renderPlan(c.stdout, p, c.color(c.stdout), len(s.Resources))
 		if err == nil && o.out != "" {
 			fmt.Fprintf(c.stdout, "\nSaved the plan to %s. To apply exactly these changes, run:\n    reconcile apply %s\n", o.out, o.out)
 		}

@@ -86,7 +86,7 @@ func (c *cli) showPlan(path string, o *showOptions) error {
 	if o.json {
 		return engine.WritePlanJSON(c.stdout, p, false)
 	}
-	return renderPlan(c.stdout, p, c.color(c.stdout))
+	return renderPlan(c.stdout, p, c.color(c.stdout), -1)
 }
 
 // sortedAddresses lists the state's addresses matching pattern ("" = all).

@@ -32,7 +32,7 @@ func actionColor(a engine.Action) string {
 
 // renderPlan writes the human plan: each change with its fields, the
 // summary line, then the call estimate and notes.
-func renderPlan(w io.Writer, p *engine.Plan, color bool) error {
+func renderPlan(w io.Writer, p *engine.Plan, color bool, stateAddresses int) error {
 	bw := bufio.NewWriterSize(w, 1<<16)
 	buf := make([]byte, 0, 256)
 	for _, ch := range p.Changes {
@@ -44,7 +44,7 @@ func renderPlan(w io.Writer, p *engine.Plan, color bool) error {
 	}
 	bw.WriteString(summaryLine(p))
 	bw.WriteString("\n")
-	writeNotes(bw, p)
+	writeNotes(bw, p, stateAddresses)
 	return bw.Flush()
 }
 
@@ -124,8 +124,9 @@ func summaryLine(p *engine.Plan) string {
 }
 
 // writeNotes writes, under the summary, the calls and time apply will
-// need per provider, and what a create means.
-func writeNotes(w io.Writer, p *engine.Plan) {
+// need per provider, what the safety rails will refuse, and what a create
+// means.
+func writeNotes(w io.Writer, p *engine.Plan, stateAddresses int) {
 	stats := p.CallStats()
 	if len(stats) > 0 {
 		fmt.Fprintln(w)
@@ -133,6 +134,11 @@ func writeNotes(w io.Writer, p *engine.Plan) {
 		for _, st := range stats {
 			fmt.Fprintf(w, "  %s\n", callEstimate(st))
 		}
+	}
+	// stateAddresses < 0: unknown (a saved plan shown without its state).
+	for _, problem := range engine.RailProblems(p, max(stateAddresses, 0), engine.Rails{MaxDisable: engine.DefaultMaxDisable}) {
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "Warning: %s.\n", problem)
 	}
 	if n := resentTiers(p); n > 0 {
 		fmt.Fprintln(w)
