@@ -37,10 +37,9 @@ func (p Pos) FileLine() string {
 	if p.Line == 0 {
 		return p.File
 	}
-	b := make([]byte, 0, len(p.File)+8)
-	b = append(b, p.File...)
-	b = append(b, ':')
-	return string(strconv.AppendInt(b, int64(p.Line), 10))
+	var buf [24]byte
+	n := strconv.AppendInt(buf[:0], int64(p.Line), 10)
+	return p.File + ":" + string(n) // one allocation: the concatenation
 }
 
 // Severity says whether a diagnostic stops the command.

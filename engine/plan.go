@@ -91,6 +91,7 @@ func (pt *planPart) diff(customers []*Customer, s *State, opts PlanOptions) {
 	pt.targets = newMatcher(opts.Targets)
 	buf := make([]byte, 0, 64)
 	for _, c := range customers {
+		source := "" // FILE:LINE, made once for all of c's changes
 		for i, prov := range ProviderNames {
 			if c.Managed&(1<<i) == 0 {
 				continue
@@ -125,6 +126,10 @@ func (pt *planPart) diff(customers []*Customer, s *State, opts PlanOptions) {
 			} else {
 				pt.sum.Update++
 			}
+			if source == "" {
+				source = c.Pos.FileLine()
+			}
+			ch.Source = source
 			ch.Calls = callsOf(opts.Providers, ch)
 			pt.changes = append(pt.changes, ch)
 		}
@@ -153,7 +158,6 @@ func diffCustomer(c *Customer, prov string, entry *Entry) *Change {
 		Provider: prov,
 		ID:       c.ID,
 		Action:   ActionUpdate,
-		Source:   c.Pos.FileLine(),
 		Desired:  r,
 		Prior:    entry.Digest(),
 	}
@@ -220,7 +224,7 @@ func diffRefreshed(c *Customer, prov string, entry *Entry, obs ReadResult) *Chan
 	}
 	return &Change{
 		Address: r.Address(), Provider: prov, ID: c.ID, Action: ActionUpdate,
-		Source: c.Pos.FileLine(), Desired: r, Prior: entry.Digest(), IDs: ids, Fields: fields,
+		Desired: r, Prior: entry.Digest(), IDs: ids, Fields: fields,
 	}
 }
 
