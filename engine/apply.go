@@ -423,6 +423,14 @@ func (a *applier) retry(ctx context.Context, pr *providerRun, address, op string
 			return ctx.Err()
 		}
 		cctx, cancel := context.WithTimeout(ctx, pr.cfg.Timeout)
+		first := true
+		cctx = WithPacer(cctx, func(ctx context.Context) error {
+			if first { // the slot this attempt already holds
+				first = false
+				return nil
+			}
+			return pr.lim.Wait(ctx)
+		})
 		err := do(cctx)
 		cancel()
 		<-a.global

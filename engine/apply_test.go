@@ -350,3 +350,45 @@ func TestRecorderFailureStopsApply(t *testing.T) {
 type failingRecorder struct{}
 
 func (failingRecorder) Record(Record) error { return errors.New("disk full") }
+
+// fallbackProvider makes two requests per call, as a create does when its
+// update is answered 404 and it falls back to a create.
+type fallbackProvider struct {
+	scriptedProvider
+}
+
+func (f *fallbackProvider) Do(ctx context.Context, ch *Change, call Call) (Outcome, error) {
+	for range 2 {
+		if err := Pace(ctx); err != nil {
+			return Outcome{}, err
+		}
+		f.mu.Lock()
+		f.times = append(f.times, time.Now())
+		f.mu.Unlock()
+	}
+	return Outcome{Status: 200}, nil
+}
+
+func TestFallbackRequestsStayWithinTheWindow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		prov := &fallbackProvider{scriptedProvider{name: TomTicket}}
+		p := changes(TomTicket, 30, "name")
+		planCalls(p, prov)
+		start := time.Now()
+		res, err := Apply(context.Background(), p, ApplyOptions{
+			Providers: map[string]Provider{TomTicket: prov},
+			Configs:   map[string]ProviderConfig{TomTicket: {RateLimit: 3, Burst: 1, Concurrency: 4, MaxRetries: 5, Timeout: time.Minute}},
+			Recorder:  &memRecorder{},
+		})
+		if err != nil || res.Updated != 30 {
+			t.Fatalf("apply: %v %+v", err, res)
+		}
+		if n := maxInWindow(prov.times, time.Second); n > 3 {
+			t.Errorf("%d requests within one second, counting fallbacks; TomTicket allows 3", n)
+		}
+		rate := float64(len(prov.times)-1) / prov.times[len(prov.times)-1].Sub(start).Seconds()
+		if rate < 0.85*3 {
+			t.Errorf("achieved %.2f requests/s, want at least 85%% of 3/s", rate)
+		}
+	})
+}

@@ -96,3 +96,24 @@ func (e *CallError) Error() string {
 }
 
 func (e *CallError) Unwrap() error { return e.Err }
+
+type pacerKey struct{}
+
+// WithPacer returns ctx carrying pace, which a provider calls (through
+// Pace) before each HTTP request it sends. Apply grants one rate-limit slot
+// per attempt of a call; pace lets the first request of the attempt through
+// and makes every further one (a create's fallback: TomTicket customer/new
+// after a 404, InvisibleCollector POST after a 404) wait for a slot of its
+// own, so that fallbacks never push a service over its rate limit.
+func WithPacer(ctx context.Context, pace func(context.Context) error) context.Context {
+	return context.WithValue(ctx, pacerKey{}, pace)
+}
+
+// Pace waits, if ctx carries a pacer, until the provider may send its next
+// request. Providers call it before every request.
+func Pace(ctx context.Context) error {
+	if pace, ok := ctx.Value(pacerKey{}).(func(context.Context) error); ok {
+		return pace(ctx)
+	}
+	return nil
+}

@@ -260,6 +260,13 @@ func readyProviders(p *engine.Plan, provs map[string]engine.Provider) error {
 // checkStale refuses a saved plan made against another state, or touching an
 // address whose state entry changed since the plan was made.
 func checkStale(p *engine.Plan, st *engine.State, planFile string) error {
+	// A plan made before the first apply saw a state that did not exist yet,
+	// with a lineage made up for it; the state, still missing, makes up
+	// another on every load. It takes the plan's, as the state the plan
+	// was made for (a GitOps pipeline's first merge).
+	if st.Serial == 0 && len(st.Resources) == 0 && p.StateSerial == 0 {
+		st.Lineage = p.StateLineage
+	}
 	if p.StateLineage != st.Lineage {
 		return &exitError{code: 1, msg: fmt.Sprintf("the plan %s was made against another state (lineage %s; this state is %s). Plan again against this state: reconcile plan -out %s", planFile, p.StateLineage, st.Lineage, planFile)}
 	}

@@ -76,6 +76,10 @@ func (c *Client) Read(ctx context.Context, r *engine.Resource, _ engine.Fields) 
 // send makes one request and checks the envelope: a failure is HTTP >= 400,
 // HasError, or Severity 2 (the vendor's own client does the same).
 func (c *Client) send(ctx context.Context, id httpx.Call, method, path string, body []byte) (*envelope, *http.Response, error) {
+	// Every request waits for its own rate-limit slot (see engine.Pace).
+	if err := engine.Pace(ctx); err != nil {
+		return nil, nil, err
+	}
 	rctx, cancel := httpx.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	req, err := c.request(rctx, method, path, body)

@@ -150,6 +150,10 @@ func outcome(cust map[string]json.RawMessage, status int) engine.Outcome {
 // send makes one request and decodes a JSON object answer; anything else is
 // an error.
 func (c *Client) send(ctx context.Context, id httpx.Call, method, path string, body []byte) (map[string]json.RawMessage, int, error) {
+	// Every request waits for its own rate-limit slot (see engine.Pace).
+	if err := engine.Pace(ctx); err != nil {
+		return nil, 0, err
+	}
 	rctx, cancel := httpx.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	req, err := c.request(rctx, method, path, body)

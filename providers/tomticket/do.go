@@ -170,6 +170,10 @@ type answer struct {
 // send makes one request and checks the answer: a failure is a non-2xx
 // status or a body whose error is true (HTTP 200 included).
 func (c *Client) send(ctx context.Context, id httpx.Call, method, path string, q url.Values, body []byte, contentType string) (*answer, int, error) {
+	// Every request waits for its own rate-limit slot (see engine.Pace).
+	if err := engine.Pace(ctx); err != nil {
+		return nil, 0, err
+	}
 	rctx, cancel := httpx.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	var rd *bytes.Reader
