@@ -24,7 +24,7 @@ func (s *scriptedProvider) Name() string { return s.name }
 func (s *scriptedProvider) Ready() error { return nil }
 func (s *scriptedProvider) Calls(ch *Change) []Call {
 	var out []Call
-	for _, f := range ch.Fields {
+	for _, f := range ch.FieldChanges() {
 		out = append(out, Call{Method: "POST", Path: "/" + ch.ID + "/" + f.Name, Op: f.Name, Fields: []string{f.Name}})
 	}
 	return out

@@ -162,11 +162,7 @@ func diffCustomer(c *Customer, prov string, entry *Entry) *Change {
 		Prior:    entry.Digest(),
 	}
 	if entry == nil {
-		ch.Action = ActionCreate
-		ch.Fields = make([]FieldChange, len(r.Fields))
-		for i, f := range r.Fields {
-			ch.Fields[i] = FieldChange{Name: f.Name, After: f.Value}
-		}
+		ch.Action = ActionCreate // Fields stay nil: see Change.FieldChanges
 		return ch
 	}
 	ch.IDs = entry.IDs

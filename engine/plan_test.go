@@ -69,7 +69,7 @@ func TestMakePlan(t *testing.T) {
 	}
 	var got []row
 	for _, ch := range p.Changes {
-		got = append(got, row{ch.Address, ch.Action, ch.Fields})
+		got = append(got, row{ch.Address, ch.Action, ch.FieldChanges()})
 	}
 	want := []row{
 		{"bonifiq/1001", ActionUpdate, []FieldChange{

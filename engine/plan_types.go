@@ -52,7 +52,10 @@ type Change struct {
 	// Source is where the customer is declared (FILE:LINE); empty for
 	// addresses gone from the manifests.
 	Source string `json:"source,omitempty"`
-	// Fields lists the fields that change, sorted by name.
+	// Fields lists the fields that change, sorted by name. A create's are
+	// all its desired fields: they are left nil and built on demand by
+	// FieldChanges, so that plans of millions of creates do not hold every
+	// value twice. Read them with FieldChanges.
 	Fields []FieldChange `json:"fields,omitempty"`
 	// Calls lists the requests apply will make, in order.
 	Calls []Call `json:"calls"`
@@ -67,10 +70,24 @@ type Change struct {
 	Prior string `json:"-"`
 }
 
+// FieldChanges returns the fields that change, sorted by name; for a
+// create, every desired field.
+func (c *Change) FieldChanges() []FieldChange {
+	if c.Fields != nil || c.Action != ActionCreate || c.Desired == nil {
+		return c.Fields
+	}
+	out := make([]FieldChange, len(c.Desired.Fields))
+	for i, f := range c.Desired.Fields {
+		out[i] = FieldChange{Name: f.Name, After: f.Value}
+	}
+	return out
+}
+
 // Changed returns the names of the changing fields.
 func (c *Change) Changed() []string {
-	names := make([]string, len(c.Fields))
-	for i, f := range c.Fields {
+	fields := c.FieldChanges()
+	names := make([]string, len(fields))
+	for i, f := range fields {
 		names[i] = f.Name
 	}
 	return names

@@ -141,9 +141,9 @@ func appendChangeJSON(b []byte, ch *Change, saved bool) []byte {
 		b = append(b, `,"source":`...)
 		b = appendJSONString(b, ch.Source)
 	}
-	if len(ch.Fields) > 0 {
+	if fields := ch.FieldChanges(); len(fields) > 0 {
 		b = append(b, `,"fields":[`...)
-		for i, f := range ch.Fields {
+		for i, f := range fields {
 			if i > 0 {
 				b = append(b, ',')
 			}
@@ -275,6 +275,9 @@ func ReadPlanFile(r io.Reader) (*Plan, error) {
 		ch.IDs = cd.IDs
 		ch.Prior = cd.Prior
 		ch.Calls = nil
+		if ch.Action == ActionCreate && ch.Desired != nil {
+			ch.Fields = nil // a create's fields are its desired ones (Change.FieldChanges)
+		}
 		p.Changes = append(p.Changes, ch)
 	}
 	return p, nil

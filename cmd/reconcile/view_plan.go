@@ -67,7 +67,7 @@ func appendChange(b []byte, ch *engine.Change, color bool) []byte {
 		b = append(b, " (forget: gone from the manifests; dropped from the state, no API call)"...)
 	}
 	b = append(b, '\n')
-	for _, f := range ch.Fields {
+	for _, f := range ch.FieldChanges() {
 		b = append(b, "      "...)
 		sym := "~"
 		if f.Before == nil {
@@ -160,7 +160,7 @@ func resentTiers(p *engine.Plan) int {
 		if ch.Provider != engine.BonifiQ || ch.Action != engine.ActionUpdate {
 			continue
 		}
-		for _, f := range ch.Fields {
+		for _, f := range ch.FieldChanges() {
 			if f.Name == "tier.id" && f.Before == nil {
 				n++
 				break
@@ -347,7 +347,7 @@ func renderMarkdown(w io.Writer, p *engine.Plan) error {
 
 func markdownRow(ch *engine.Change) string {
 	var fields []string
-	for _, f := range ch.Fields {
+	for _, f := range ch.FieldChanges() {
 		var s string
 		if f.Before != nil {
 			s = fmt.Sprintf("%s: %s → %s", f.Name, f.Before.GoString(), f.After.GoString())

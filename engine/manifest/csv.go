@@ -105,6 +105,16 @@ func (l *loader) readCSV(path string, src *source) {
 		br = bufio.NewReaderSize(transform.NewReader(br, charmap.Windows1252.NewDecoder()), bufSize)
 		t.checkUTF8 = false
 	}
+	if head, _ := br.Peek(64 << 10); bytes.IndexByte(head, 0) >= 0 {
+		// Text has no NUL bytes: this is a spreadsheet in a binary format
+		// (.xlsx, .xls) or some other file, and its cells would only make
+		// confusing messages.
+		i := bytes.IndexByte(head, 0)
+		line := 1 + bytes.Count(head[:i], []byte{'\n'})
+		l.add(engine.Error, engine.Pos{File: path, Line: int32(line), Col: int32(i - bytes.LastIndexByte(head[:i], '\n'))},
+			"not a CSV file: binary data (NUL bytes)", "export the spreadsheet as CSV UTF-8")
+		return
+	}
 	r := csv.NewReader(br)
 	r.Comma = detectComma(br)
 	r.ReuseRecord = true
@@ -420,6 +430,11 @@ func (t *table) readError(err error) bool {
 	detail := ""
 	if errors.Is(pe.Err, csv.ErrQuote) || errors.Is(pe.Err, csv.ErrBareQuote) {
 		detail = `quote a cell that holds quotes, and double the quotes inside it ("")`
+	}
+	if errors.Is(pe.Err, csv.ErrQuote) && pe.StartLine > 0 && pe.StartLine < pe.Line {
+		// The reader stops far from the cause: a quote opened on an
+		// earlier line and never closed swallowed the lines between.
+		detail = fmt.Sprintf(`a quoted cell of the row that starts on line %d is not closed, or holds a quote that is not doubled (""); the rows up to here were read as part of it`, pe.StartLine)
 	}
 	t.l.add(engine.Error, engine.Pos{File: t.file, Line: int32(pe.Line), Col: int32(pe.Column)}, "invalid CSV: "+pe.Err.Error(), detail)
 	return true

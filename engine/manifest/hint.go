@@ -22,6 +22,12 @@ func suggest(word string, candidates []string) string {
 	n := utf8.RuneCountInString(word)
 	best, bestD := "", 3
 	for _, c := range candidates {
+		// The distance is at least the difference in length: a long word
+		// (a 100 MB heading) is far from every candidate, without the
+		// quadratic cost of measuring it.
+		if m := utf8.RuneCountInString(c); n > m+2 || m > n+2 {
+			continue
+		}
 		if d := levenshtein(lw, strings.ToLower(c)); d < bestD && d < n {
 			best, bestD = c, d
 		}

@@ -87,7 +87,27 @@ type input struct {
 }
 
 func (l *loader) add(sev engine.Severity, pos engine.Pos, summary, detail string) {
-	l.diags = append(l.diags, engine.Diagnostic{Severity: sev, Pos: pos, Summary: summary, Detail: detail})
+	l.diags = append(l.diags, engine.Diagnostic{Severity: sev, Pos: pos, Summary: clip(summary), Detail: clip(detail)})
+}
+
+// maxMessage bounds a diagnostic's summary and detail: they quote the
+// input (a heading, a cell, a key), which may be megabytes long.
+const maxMessage = 400
+
+// clip shortens s to about maxMessage bytes, keeping its start and its end
+// (where a summary says what is wrong), on character boundaries.
+func clip(s string) string {
+	if len(s) <= maxMessage {
+		return s
+	}
+	head, tail := maxMessage*2/3, len(s)-maxMessage/3
+	for head > 0 && !utf8.RuneStart(s[head]) {
+		head--
+	}
+	for tail < len(s) && !utf8.RuneStart(s[tail]) {
+		tail++
+	}
+	return fmt.Sprintf("%s...[%d bytes]...%s", s[:head], tail-head, s[tail:])
 }
 
 func (l *loader) errorf(pos engine.Pos, detail, format string, args ...any) {

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -85,6 +86,10 @@ func (l *loader) parseYAML(path, abs string) *yamlFile {
 		l.add(engine.Error, engine.Pos{File: path}, pathError(err), "")
 		return f
 	}
+	if pos, ok := invalidUTF8(path, data); !ok {
+		l.add(engine.Error, pos, "not valid UTF-8", "save the file as UTF-8")
+		return f
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
@@ -144,10 +149,36 @@ func (f *yamlFile) load() {
 	f.loadCustomers(resolve(f.customers))
 }
 
-// syntaxError reports a YAML syntax error at the line yaml names.
+// invalidUTF8 finds the first byte of data that is not UTF-8 and returns
+// its position (the column counts characters), or ok when data is UTF-8.
+// A file with a UTF-16 byte order mark is left to the YAML decoder, which
+// reads UTF-16.
+func invalidUTF8(path string, data []byte) (pos engine.Pos, ok bool) {
+	if utf8.Valid(data) || bytes.HasPrefix(data, []byte("\xff\xfe")) || bytes.HasPrefix(data, []byte("\xfe\xff")) {
+		return engine.Pos{}, true
+	}
+	line, col := 1, 1
+	for i := 0; i < len(data); {
+		r, n := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && n == 1 {
+			break
+		}
+		if r == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+		i += n
+	}
+	return engine.Pos{File: path, Line: int32(line), Col: int32(col)}, false
+}
+
+// syntaxError reports a YAML syntax error at the line yaml names. The
+// decoder names no line for a problem on the first line (its lines count
+// from 0, and 0 means unknown), so that is line 1.
 func (f *yamlFile) syntaxError(err error) {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	pos := engine.Pos{File: f.path}
+	pos := engine.Pos{File: f.path, Line: 1}
 	if rest, ok := strings.CutPrefix(msg, "line "); ok {
 		if num, text, ok := strings.Cut(rest, ": "); ok {
 			if n, err := strconv.Atoi(num); err == nil {

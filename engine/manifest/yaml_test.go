@@ -296,7 +296,7 @@ customers:
 			want: []string{
 				"a.yaml:1: invalid YAML: did not find expected '-' indicator",
 				"b.yaml:1: invalid YAML: did not find expected node content",
-				"c.yaml: not valid UTF-8 (save the file as UTF-8)",
+				"c.yaml:2:9: not valid UTF-8 (save the file as UTF-8)",
 				"d.yaml:4: invalid YAML: mapping values are not allowed in this context",
 			},
 		},

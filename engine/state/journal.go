@@ -190,7 +190,15 @@ func (f *File) replayJournal(s *engine.State) (bool, error) {
 			}
 			return false, &CorruptError{Path: f.journalPath(), Line: line, Msg: "unreadable record"}
 		}
+		// A record the state could not hold would be folded in, then make
+		// every Save fail: refuse it here, naming the line.
+		if prov, _, ok := engine.SplitAddress(rec.Address); !ok || !engine.IsProvider(prov) {
+			return false, &CorruptError{Path: f.journalPath(), Line: line, Msg: fmt.Sprintf("record for an invalid address %q", rec.Address)}
+		}
 		s.ApplyRecord(rec)
+	}
+	if err := sc.Err(); err != nil {
+		return false, &CorruptError{Path: f.journalPath(), Line: line + 1, Msg: "unreadable record: " + err.Error()}
 	}
 	return true, nil
 }

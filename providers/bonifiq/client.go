@@ -172,7 +172,7 @@ func managed(fs engine.Fields, match func(string) bool) []string {
 }
 
 func changes(ch *engine.Change, match func(string) bool) bool {
-	for _, f := range ch.Fields {
+	for _, f := range ch.FieldChanges() {
 		if match(f.Name) {
 			return true
 		}
