@@ -166,7 +166,9 @@ type applier struct {
 	res    *Result
 	global chan struct{} // one token per call in flight
 
-	recMu    sync.Mutex // serialises records, so the journal's order is the completion order
+	// Records are not serialised here: the recorder is safe for concurrent
+	// use, and one address's records come from one goroutine, in order.
+	// (A PostgreSQL journal commits concurrent records in one transaction.)
 	recErrMu sync.Mutex
 	recErr   error
 	recFail  atomic.Bool
@@ -373,17 +375,18 @@ func isLast(ch *Change, call Call) bool {
 }
 
 func (a *applier) record(rec Record) error {
-	a.recMu.Lock()
-	defer a.recMu.Unlock()
 	if a.recFail.Load() {
 		return errors.New("not recorded: the state journal failed earlier")
 	}
 	if err := a.opts.Recorder.Record(rec); err != nil {
+		err = fmt.Errorf("recording %s: %w", rec.Address, err)
 		a.recErrMu.Lock()
-		a.recErr = fmt.Errorf("recording %s: %w", rec.Address, err)
+		if a.recErr == nil {
+			a.recErr = err
+		}
 		a.recErrMu.Unlock()
 		a.recFail.Store(true) // stop: a call we cannot record must not be repeated blindly
-		return a.recErr
+		return err
 	}
 	return nil
 }

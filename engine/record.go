@@ -21,6 +21,7 @@ type Record struct {
 // Recorder receives every completed call as it completes. Record must hand
 // the record to the operating system (a write, not a buffer in the process)
 // before returning: once it returns, a crash of the process loses nothing.
+// Apply calls it from many goroutines at once.
 type Recorder interface {
 	Record(rec Record) error
 }

@@ -219,10 +219,10 @@ func (c *cli) applyRun(ctx context.Context, o *applyOptions, planFile string) er
 		return applyErr
 	}
 	if err := errors.Join(jerr, serr); err != nil {
-		return fmt.Errorf("saving the state (the journal %s.journal keeps every completed call; the next command folds it in): %w", backend, err)
+		return fmt.Errorf("saving the state %s (its journal keeps every completed call; the next command folds it in): %w", backend, err)
 	}
 	if o.report != "" {
-		if err := writeReport(o.report, res); err != nil {
+		if err := writeReport(o.report, res, c.redact); err != nil {
 			fmt.Fprintf(c.stderr, "Error: writing the report: %v\n", err)
 			return silentExit(1)
 		}
@@ -338,7 +338,7 @@ func (c *cli) printApplySummary(res *engine.Result, asJSON bool) {
 			if it.Change.Source != "" {
 				src = " (" + it.Change.Source + ")"
 			}
-			fmt.Fprintf(w, "  %s%s: %s\n", it.Change.Address, src, it.Message)
+			fmt.Fprintf(w, "  %s%s: %s\n", it.Change.Address, src, c.redact(it.Message))
 		}
 		if len(items) > maxFailuresShown {
 			fmt.Fprintf(w, "  ... and %d more (see -report FILE.csv)\n", len(items)-maxFailuresShown)

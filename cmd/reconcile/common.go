@@ -14,6 +14,7 @@ import (
 	"github.com/reconcile-dev/reconcile/engine"
 	"github.com/reconcile-dev/reconcile/engine/manifest"
 	"github.com/reconcile-dev/reconcile/engine/state"
+	"github.com/reconcile-dev/reconcile/engine/state/pg"
 )
 
 // defaultManifests is where manifests are read from without -f.
@@ -48,12 +49,42 @@ func (c *cli) loadManifests(m *manifestFlags) (*engine.Desired, error) {
 	return d, nil
 }
 
-// backend opens the state backend that -state names.
+// backend opens the state backend that -state names: a file, or a
+// PostgreSQL database (postgres:// or postgresql://). Without -state,
+// RECONCILE_STATE names it; -workspace (or RECONCILE_WORKSPACE) picks one of
+// the database's states.
 func (c *cli) backend() (engine.Backend, error) {
-	if c.statePath == "" {
-		return nil, &exitError{code: 1, msg: "-state must name a file"}
+	path := c.stateLocation()
+	if path == "" {
+		return nil, &exitError{code: 1, msg: "-state must name a file or a postgres:// URL"}
 	}
-	return state.NewFile(c.statePath), nil
+	if !pg.IsURL(path) {
+		if c.workspace != "" && c.workspace != pg.DefaultWorkspace {
+			return nil, &exitError{code: 1, msg: fmt.Sprintf("-workspace %q: workspaces are for a PostgreSQL state (-state postgres://...); the state %s is a file", c.workspace, path)}
+		}
+		return state.NewFile(path), nil
+	}
+	ws := c.workspace
+	if ws == "" {
+		ws = c.getenv("RECONCILE_WORKSPACE")
+	}
+	b, err := pg.Open(path, ws)
+	if err != nil {
+		return nil, &exitError{code: 1, msg: err.Error()}
+	}
+	return b, nil
+}
+
+// stateLocation returns what -state names: the flag when given, else
+// RECONCILE_STATE when set, else the default. A command that picked its own
+// default (-sandbox) keeps it.
+func (c *cli) stateLocation() string {
+	if c.stateFlag != nil && !c.stateFlag.Changed && c.statePath == c.stateFlag.DefValue {
+		if env := c.getenv("RECONCILE_STATE"); env != "" {
+			return env
+		}
+	}
+	return c.statePath
 }
 
 // lockWait parses -lock-timeout.

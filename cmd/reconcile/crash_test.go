@@ -82,11 +82,24 @@ func minus(a, b []string) []string {
 // TestCrashLosesNothing kills `reconcile apply` with SIGKILL at many moments
 // against a slow sandbox. After each kill the state loads, the next plan lists
 // exactly the calls the server did not receive, plus at most the calls that
-// were in flight; and a final apply finishes the job.
+// were in flight; and a final apply finishes the job. It runs with each state
+// backend: the file, and PostgreSQL (a fresh workspace) when
+// RECONCILE_TEST_PG names a database.
 func TestCrashLosesNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts and kills many processes")
 	}
+	for _, bk := range stateBackends(t) {
+		t.Run(bk.name, func(t *testing.T) {
+			if bk.skip != "" {
+				t.Skip(bk.skip)
+			}
+			testCrashLosesNothing(t, bk.env(t))
+		})
+	}
+}
+
+func testCrashLosesNothing(t *testing.T, stateEnv []string) {
 	sb, err := sandbox.New(sandbox.Options{Latency: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -96,7 +109,7 @@ func TestCrashLosesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sb.Close()
-	env := sb.Env(base)
+	env := append(sb.Env(base), stateEnv...)
 	dir := t.TempDir()
 	var m strings.Builder
 	m.WriteString("providers:\n  bonifiq: {rate_limit: 1000, concurrency: 4}\ncustomers:\n")

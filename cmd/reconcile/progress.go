@@ -107,12 +107,12 @@ func (pg *progress) event(ev engine.Event) {
 	}
 	doc := eventDoc{Type: string(ev.Kind), Time: ev.Time.UTC().Format(time.RFC3339Nano), Provider: ev.Provider, Address: ev.Address, Op: ev.Op, Attempt: ev.Attempt, WaitSecs: ev.Wait.Seconds()}
 	if ev.Err != nil {
-		doc.Message = ev.Err.Error()
+		doc.Message = pg.c.redact(ev.Err.Error())
 	}
 	if it := ev.Item; it != nil {
 		doc.Status, doc.HTTPStatus, doc.Source = string(it.Status), it.HTTPStatus, it.Change.Source
 		if it.Message != "" {
-			doc.Message = it.Message
+			doc.Message = pg.c.redact(it.Message)
 		}
 	}
 	_ = pg.enc.Encode(doc)
@@ -169,10 +169,10 @@ type reportRow struct {
 }
 
 // writeReport writes one row per change, ready to fix in a spreadsheet.
-func writeReport(path string, res *engine.Result) error {
+func writeReport(path string, res *engine.Result, redact func(string) string) error {
 	rows := make([]reportRow, 0, len(res.Items))
 	for _, it := range res.Items {
-		r := reportRow{Address: it.Change.Address, Action: string(it.Change.Action), Status: string(it.Status), Message: it.Message, Source: it.Change.Source}
+		r := reportRow{Address: it.Change.Address, Action: string(it.Change.Action), Status: string(it.Status), Message: redact(it.Message), Source: it.Change.Source}
 		if it.HTTPStatus != 0 {
 			r.HTTPStatus = fmt.Sprint(it.HTTPStatus)
 		}
@@ -202,13 +202,13 @@ func (pg *progress) log(ev engine.Event) {
 	case engine.EventCall:
 		l.Debug("call done", "provider", ev.Provider, "address", ev.Address, "op", ev.Op)
 	case engine.EventRetry:
-		l.Info("call retried", "provider", ev.Provider, "address", ev.Address, "op", ev.Op, "attempt", ev.Attempt, "wait", ev.Wait.String(), "error", ev.Err.Error())
+		l.Info("call retried", "provider", ev.Provider, "address", ev.Address, "op", ev.Op, "attempt", ev.Attempt, "wait", ev.Wait.String(), "error", pg.c.redact(ev.Err.Error()))
 	case engine.EventChange:
 		it := ev.Item
 		lv := slog.LevelDebug
 		if it.Status == engine.StatusFailed {
 			lv = slog.LevelWarn
 		}
-		l.Log(context.Background(), lv, "change done", "provider", ev.Provider, "address", ev.Address, "action", string(it.Change.Action), "status", string(it.Status), "http_status", it.HTTPStatus, "message", it.Message, "calls", it.CallsDone)
+		l.Log(context.Background(), lv, "change done", "provider", ev.Provider, "address", ev.Address, "action", string(it.Change.Action), "status", string(it.Status), "http_status", it.HTTPStatus, "message", pg.c.redact(it.Message), "calls", it.CallsDone)
 	}
 }

@@ -28,11 +28,17 @@ type cli struct {
 
 	// log receives structured logs (RECONCILE_LOG); it discards by default.
 	log *slog.Logger
+	// scrub removes credentials from messages (see redact).
+	scrub *strings.Replacer
 
 	// Persistent flags.
 	statePath   string
 	lockTimeout string
 	noColor     bool
+	workspace   string
+	// stateFlag is -state, to tell a value given from the default (which
+	// RECONCILE_STATE replaces).
+	stateFlag *pflag.Flag
 }
 
 // exitError carries an exit status and, optionally, a message for stderr.
@@ -65,7 +71,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetErr(stderr)
 	err = root.ExecuteContext(ctx)
 	if err != nil {
-		c.log.Debug("exit", "error", err.Error())
+		c.log.Debug("exit", "error", c.redact(err.Error()))
 	}
 	if err == nil {
 		return 0
@@ -73,7 +79,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.msg != "" {
-			fmt.Fprintln(stderr, "Error: "+ee.msg)
+			fmt.Fprintln(stderr, "Error: "+c.redact(ee.msg))
 		}
 		return ee.code
 	}
@@ -82,7 +88,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		printDiagnostics(stderr, ds)
 		return 1
 	}
-	fmt.Fprintln(stderr, "Error: "+err.Error())
+	fmt.Fprintln(stderr, "Error: "+c.redact(err.Error()))
 	return 1
 }
 
@@ -108,6 +114,8 @@ Long flags take one dash or two: -state x, --state=x.`,
 	pf.StringVar(&c.statePath, "state", "reconcile.state.json", "state `FILE`")
 	pf.StringVar(&c.lockTimeout, "lock-timeout", "0s", "how long to wait for a held state lock (`DURATION`)")
 	pf.BoolVar(&c.noColor, "no-color", false, "never colour the output (also NO_COLOR)")
+	pf.StringVar(&c.workspace, "workspace", "", "with a postgres:// -state, the `NAME` of one of the states the database keeps (default \"default\"; also RECONCILE_WORKSPACE)")
+	c.stateFlag = pf.Lookup("state")
 	root.AddCommand(
 		c.newValidateCmd(),
 		c.newPlanCmd(),

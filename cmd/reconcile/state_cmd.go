@@ -17,7 +17,7 @@ func (c *cli) newStateCmd() *cobra.Command {
 field. These commands read it, or remove addresses from it so that reconcile stops
 managing them (the services are not called).`,
 	}
-	cmd.AddCommand(c.newStateListCmd(), c.newStateShowCmd(), c.newStateRmCmd())
+	cmd.AddCommand(c.newStateListCmd(), c.newStateShowCmd(), c.newStateRmCmd(), c.newStatePushCmd(), c.newStatePullCmd())
 	return cmd
 }
 

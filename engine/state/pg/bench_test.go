@@ -1,0 +1,219 @@
+package pg
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/reconcile-dev/reconcile/engine"
+	"github.com/reconcile-dev/reconcile/engine/enginetest"
+	"github.com/reconcile-dev/reconcile/engine/state"
+)
+
+// BenchmarkJournalRecord records completed calls into PostgreSQL from
+// concurrent callers, as apply's workers do (-parallelism 10 by default):
+// each Record returns once its row is committed. calls/s is the figure to
+// compare with the services' rate limits.
+func BenchmarkJournalRecord(b *testing.B) {
+	url := testURL(b)
+	for _, callers := range []int{1, 10, 64} {
+		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {
+			be := openTest(b, url, freshWorkspace(b))
+			s := engine.NewState()
+			if err := be.Save(b.Context(), s); err != nil {
+				b.Fatal(err)
+			}
+			j, err := be.OpenJournal(b.Context(), s)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var n atomic.Int64
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			per := (b.N + callers - 1) / callers
+			for range callers {
+				wg.Go(func() {
+					for range per {
+						i := n.Add(1)
+						rec := engine.Record{Address: fmt.Sprintf("bonifiq/%07d", i), Set: engine.Fields{
+							{Name: "email", Value: engine.String(fmt.Sprintf("c%d@example.com", i))},
+							{Name: "tier.id", Value: engine.Int(i % 5)},
+						}, IDs: engine.Fields{{Name: "PublicId", Value: engine.String("pub")}}}
+						if err := j.Record(rec); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			b.StopTimer()
+			b.ReportMetric(float64(n.Load())/b.Elapsed().Seconds(), "calls/s")
+			if err := j.Close(); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}
+
+var (
+	bigOnce sync.Once
+	bigWS   string
+	bigFile string
+	bigErr  error
+)
+
+// bigState stores enginetest.State(500_000) (1,000,000 addresses) once per
+// run, in a workspace and in a state file.
+func bigState(b *testing.B, url string) (string, string) {
+	bigOnce.Do(func() {
+		bigWS = freshWorkspace(b)
+		s := enginetest.State(500_000, 0)
+		if bigErr = openTest(b, url, bigWS).Save(b.Context(), s); bigErr != nil {
+			return
+		}
+		s.Serial = 1
+		dir, _ := filepathTemp()
+		bigFile = filepath.Join(dir, "reconcile.state.json")
+		bigErr = state.NewFile(bigFile).Save(b.Context(), s)
+	})
+	if bigErr != nil {
+		b.Fatal(bigErr)
+	}
+	return bigWS, bigFile
+}
+
+// BenchmarkLoad1M loads 1,000,000 addresses (500,000 customers in two
+// services), as plan does: from PostgreSQL and, to compare, from a file.
+func BenchmarkLoad1M(b *testing.B) {
+	url := testURL(b)
+	ws, file := bigState(b, url)
+	b.Run("postgres", func(b *testing.B) {
+		for b.Loop() {
+			s, err := openTest(b, url, ws).Load(b.Context())
+			if err != nil || len(s.Resources) != 1_000_000 {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("file", func(b *testing.B) {
+		for b.Loop() {
+			s, err := state.NewFile(file).Load(b.Context())
+			if err != nil || len(s.Resources) != 1_000_000 {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkSave1MChanged1000 saves a 1,000,000-address state loaded from
+// PostgreSQL after 1,000 addresses changed: what apply's final save
+// costs. The file backend rewrites the whole file (compare BenchmarkSave
+// in engine/state).
+func BenchmarkSave1MChanged1000(b *testing.B) {
+	url := testURL(b)
+	ws, file := bigState(b, url)
+	for _, name := range []string{"postgres", "file"} {
+		b.Run(name, func(b *testing.B) {
+			var be engine.Backend = openTest(b, url, ws)
+			if name == "file" {
+				be = state.NewFile(file)
+			}
+			s, err := be.Load(b.Context())
+			if err != nil {
+				b.Fatal(err)
+			}
+			round := 0
+			for b.Loop() {
+				round++
+				i := 0
+				for _, e := range s.Resources {
+					if i == 1000 {
+						break
+					}
+					e.Fields = e.Fields.Set("name", engine.String(fmt.Sprintf("round %d", round)))
+					i++
+				}
+				if err := be.Save(b.Context(), s); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func filepathTemp() (string, error) { return os.MkdirTemp("", "pgbench") }
+
+// noopProvider answers every call at once: what is left is the engine and
+// the journal.
+type noopProvider struct{}
+
+func (noopProvider) Name() string { return engine.BonifiQ }
+func (noopProvider) Ready() error { return nil }
+func (noopProvider) Calls(ch *engine.Change) []engine.Call {
+	return []engine.Call{{Method: "PUT", Path: "/" + ch.ID, Op: "update", Fields: []string{"name"}}}
+}
+func (noopProvider) Do(context.Context, *engine.Change, engine.Call) (engine.Outcome, error) {
+	return engine.Outcome{Status: 200}, nil
+}
+func (noopProvider) Read(context.Context, *engine.Resource, engine.Fields) (*engine.Observed, error) {
+	return nil, engine.ErrNotFound
+}
+
+type noLimit struct{}
+
+func (noLimit) Wait(context.Context) error { return nil }
+func (noLimit) Slow()                      {}
+func (noLimit) Succeeded()                 {}
+func (noLimit) Rate() float64              { return 1e9 }
+
+// BenchmarkApplyNoopJournal runs engine.Apply with no rate limit and a
+// provider that answers at once, recording every call in the PostgreSQL
+// journal, at apply's default -parallelism 10: the engine's ceiling with
+// this backend.
+func BenchmarkApplyNoopJournal(b *testing.B) {
+	url := testURL(b)
+	const n = 5000
+	p := &engine.Plan{}
+	for i := range n {
+		id := fmt.Sprintf("%06d", i)
+		ch := &engine.Change{Address: "bonifiq/" + id, Provider: engine.BonifiQ, ID: id, Action: engine.ActionUpdate,
+			Desired: &engine.Resource{Provider: engine.BonifiQ, ID: id, Fields: engine.Fields{{Name: "name", Value: engine.String("n" + id)}}},
+			Fields:  []engine.FieldChange{{Name: "name", After: engine.String("n" + id)}}}
+		ch.Calls = noopProvider{}.Calls(ch)
+		p.Changes = append(p.Changes, ch)
+	}
+	cfg := engine.DefaultProviderConfig(engine.BonifiQ)
+	cfg.Concurrency = 10
+	calls := 0
+	for b.Loop() {
+		be := openTest(b, url, freshWorkspace(b))
+		s := engine.NewState()
+		if err := be.Save(b.Context(), s); err != nil {
+			b.Fatal(err)
+		}
+		j, err := be.OpenJournal(b.Context(), s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		res, err := engine.Apply(b.Context(), p, engine.ApplyOptions{
+			Providers:   map[string]engine.Provider{engine.BonifiQ: noopProvider{}},
+			Configs:     map[string]engine.ProviderConfig{engine.BonifiQ: cfg},
+			Limiters:    map[string]engine.Limiter{engine.BonifiQ: noLimit{}},
+			Parallelism: 10,
+			Recorder:    j,
+		})
+		if err != nil || res.Failed > 0 {
+			b.Fatal(err, res.Failed)
+		}
+		calls += res.Calls
+		if err := j.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(calls)/b.Elapsed().Seconds(), "calls/s")
+}
