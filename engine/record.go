@@ -57,3 +57,32 @@ func (s *State) ApplyRecord(rec Record) {
 		e.IDs = e.IDs.Set(f.Name, f.Value)
 	}
 }
+
+// AppendJSON appends rec as one compact JSON object, the line format of the
+// state journals (file and PostgreSQL); json.Unmarshal reads it back.
+func (rec Record) AppendJSON(b []byte) []byte {
+	b = append(b, `{"address":`...)
+	b = appendJSONString(b, rec.Address)
+	if rec.Delete {
+		b = append(b, `,"delete":true`...)
+	}
+	if rec.Set != nil {
+		b = append(b, `,"set":`...)
+		b = AppendFieldsJSON(b, rec.Set)
+	}
+	if rec.Managed != nil {
+		b = append(b, `,"managed":[`...)
+		for i, m := range rec.Managed {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, m)
+		}
+		b = append(b, ']')
+	}
+	if len(rec.IDs) > 0 {
+		b = append(b, `,"ids":`...)
+		b = AppendFieldsJSON(b, rec.IDs)
+	}
+	return append(b, '}')
+}

@@ -80,40 +80,13 @@ func (j *journal) Record(rec engine.Record) error {
 	if j.err != nil {
 		return j.err
 	}
-	j.buf = appendRecord(j.buf[:0], rec)
+	j.buf = append(rec.AppendJSON(j.buf[:0]), '\n')
 	if _, err := j.file.Write(j.buf); err != nil {
 		j.err = fmt.Errorf("writing the state journal: %w", err)
 		return j.err
 	}
 	j.dirty = true
 	return nil
-}
-
-func appendRecord(b []byte, rec engine.Record) []byte {
-	b = append(b, `{"address":`...)
-	b = engine.AppendJSONString(b, rec.Address)
-	if rec.Delete {
-		b = append(b, `,"delete":true`...)
-	}
-	if rec.Set != nil {
-		b = append(b, `,"set":`...)
-		b = engine.AppendFieldsJSON(b, rec.Set)
-	}
-	if rec.Managed != nil {
-		b = append(b, `,"managed":[`...)
-		for i, m := range rec.Managed {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = engine.AppendJSONString(b, m)
-		}
-		b = append(b, ']')
-	}
-	if len(rec.IDs) > 0 {
-		b = append(b, `,"ids":`...)
-		b = engine.AppendFieldsJSON(b, rec.IDs)
-	}
-	return append(b, "}\n"...)
 }
 
 func (j *journal) syncLoop() {

@@ -126,7 +126,7 @@ func encodeBatches(items []sortItem, write func([]byte) error) error {
 // encodeItems appends the lines of items to b.
 func encodeItems(b []byte, items []sortItem) ([]byte, error) {
 	for _, it := range items {
-		if err := checkEntry(it.addr, it.e); err != nil {
+		if err := CheckEntry(it.addr, it.e); err != nil {
 			return b, fmt.Errorf("writing state: %w", err)
 		}
 		b = it.e.AppendJSON(b)
@@ -250,8 +250,12 @@ func merge(dst, a, b []sortItem) {
 	copy(dst[k:], b[j:])
 }
 
-// checkEntry reports what would keep e from being read back under addr.
-func checkEntry(addr string, e *engine.Entry) error {
+// CheckEntry reports what would keep e from being read back under addr: the
+// checks Write makes before writing anything. Other backends use it too.
+func CheckEntry(addr string, e *engine.Entry) error {
+	if e == nil {
+		return fmt.Errorf("%s: no entry", addr)
+	}
 	if e.ID == "" {
 		return fmt.Errorf("%s: empty id", addr)
 	}

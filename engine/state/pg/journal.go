@@ -86,7 +86,7 @@ func newBatch() *batch { return &batch{done: make(chan struct{})} }
 
 // Record adds rec to the next commit and returns once it is committed.
 func (j *journal) Record(rec engine.Record) error {
-	line := string(appendRecord(nil, rec))
+	line := string(rec.AppendJSON(nil))
 	j.mu.Lock()
 	if j.err != nil || j.closed {
 		err := j.err
@@ -190,33 +190,4 @@ func (j *journal) closeConns() {
 		errs = append(errs, c.Close(context.Background()))
 	}
 	_ = errors.Join(errs...)
-}
-
-// appendRecord encodes rec as the file journal does: compact JSON that
-// engine.Record's UnmarshalJSON reads back.
-func appendRecord(b []byte, rec engine.Record) []byte {
-	b = append(b, `{"address":`...)
-	b = engine.AppendJSONString(b, rec.Address)
-	if rec.Delete {
-		b = append(b, `,"delete":true`...)
-	}
-	if rec.Set != nil {
-		b = append(b, `,"set":`...)
-		b = engine.AppendFieldsJSON(b, rec.Set)
-	}
-	if rec.Managed != nil {
-		b = append(b, `,"managed":[`...)
-		for i, m := range rec.Managed {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = engine.AppendJSONString(b, m)
-		}
-		b = append(b, ']')
-	}
-	if len(rec.IDs) > 0 {
-		b = append(b, `,"ids":`...)
-		b = engine.AppendFieldsJSON(b, rec.IDs)
-	}
-	return append(b, '}')
 }

@@ -193,7 +193,7 @@ func digestAll(s *engine.State, check bool) (map[string]digest, error) {
 		for i := lo; i < hi; i++ {
 			e := s.Resources[addrs[i]]
 			if check {
-				if err := checkEntry(addrs[i], e); err != nil {
+				if err := state.CheckEntry(addrs[i], e); err != nil {
 					mu.Lock()
 					firstErr = cmp.Or(firstErr, err)
 					mu.Unlock()

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 
 	"github.com/jackc/pgx/v5"
 
@@ -272,52 +271,4 @@ func encodeEntry(e *engine.Entry) (string, *string) {
 	}
 	ids := string(engine.AppendFieldsJSON(nil, e.IDs))
 	return f, &ids
-}
-
-// checkEntry reports what would keep e from being read back under addr:
-// the checks state.Write makes.
-func checkEntry(addr string, e *engine.Entry) error {
-	if e == nil {
-		return fmt.Errorf("%s: no entry", addr)
-	}
-	provider, id, ok := engine.SplitAddress(addr)
-	if !ok {
-		return fmt.Errorf("%q is not an address", addr)
-	}
-	if !slices.Contains(engine.ProviderNames, provider) {
-		return fmt.Errorf("%s: unknown provider %q", addr, provider)
-	}
-	if e.Provider != provider || e.ID != id || id == "" {
-		return fmt.Errorf("%s: the entry's address is %s", addr, e.Address())
-	}
-	if err := checkFields(e.Fields); err != nil {
-		return fmt.Errorf("%s: fields: %w", addr, err)
-	}
-	if err := checkFields(e.IDs); err != nil {
-		return fmt.Errorf("%s: ids: %w", addr, err)
-	}
-	return nil
-}
-
-func checkFields(fs engine.Fields) error {
-	for i, f := range fs {
-		if i > 0 && fs[i-1].Name >= f.Name {
-			return fmt.Errorf("%q and %q are not sorted and unique", fs[i-1].Name, f.Name)
-		}
-		ok := true
-		switch f.Value.K {
-		case engine.KindNull, engine.KindString:
-		case engine.KindBool:
-			ok = f.Value.S == "true" || f.Value.S == "false"
-		case engine.KindInt:
-			n, err := strconv.ParseInt(f.Value.S, 10, 64)
-			ok = err == nil && strconv.FormatInt(n, 10) == f.Value.S
-		default:
-			ok = false
-		}
-		if !ok {
-			return fmt.Errorf("%q: invalid value %#v (kind %d)", f.Name, f.Value.S, f.Value.K)
-		}
-	}
-	return nil
 }
