@@ -28,10 +28,11 @@ func (c *cli) redactor() *strings.Replacer {
 	return strings.NewReplacer(pairs...)
 }
 
-// redact removes credentials from s.
+// redact removes credentials from s. It is safe for concurrent use: run
+// builds c.scrub, from the environment's credentials, before any command.
 func (c *cli) redact(s string) string {
 	if c.scrub == nil {
-		c.scrub = c.redactor()
+		return s
 	}
 	return c.scrub.Replace(s)
 }

@@ -56,6 +56,7 @@ func silentExit(code int) error { return &exitError{code: code} }
 // without the process: tests call it directly.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
 	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	c.scrub = c.redactor()
 	logger, closeLog, err := c.setupLog()
 	if err != nil {
 		fmt.Fprintln(stderr, "Error: "+err.Error())
