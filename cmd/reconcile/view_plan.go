@@ -67,39 +67,53 @@ func appendChange(b []byte, ch *engine.Change, color bool) []byte {
 		b = append(b, " (forget: gone from the manifests; dropped from the state, no API call)"...)
 	}
 	b = append(b, '\n')
-	for _, f := range ch.FieldChanges() {
-		b = append(b, "      "...)
-		sym := "~"
-		if f.Before == nil {
-			sym = "+"
+	if ch.Fields == nil && ch.Action == engine.ActionCreate && ch.Desired != nil {
+		// A create's fields are its desired ones (Change.FieldChanges),
+		// rendered without building them.
+		for _, f := range ch.Desired.Fields {
+			b = appendFieldChange(b, engine.FieldChange{Name: f.Name, After: f.Value}, color)
 		}
-		if color {
-			if sym == "+" {
-				b = append(b, ansiGreen...)
-			} else {
-				b = append(b, ansiYellow...)
-			}
-		}
-		b = append(b, sym...)
-		if color {
-			b = append(b, ansiReset...)
-		}
-		b = append(b, ' ')
-		b = append(b, f.Name...)
-		b = append(b, " = "...)
-		if f.Before != nil {
-			b = appendValue(b, *f.Before)
-			b = append(b, " -> "...)
-		}
-		b = appendValue(b, f.After)
-		switch {
-		case f.Drift:
-			b = append(b, "  # changed outside reconcile"...)
-		case f.Unreadable:
-			b = append(b, "  # the service cannot read this back: planned from the state"...)
-		}
-		b = append(b, '\n')
+		return b
 	}
+	for _, f := range ch.Fields {
+		b = appendFieldChange(b, f, color)
+	}
+	return b
+}
+
+// appendFieldChange renders one field of a change.
+func appendFieldChange(b []byte, f engine.FieldChange, color bool) []byte {
+	b = append(b, "      "...)
+	sym := "~"
+	if f.Before == nil {
+		sym = "+"
+	}
+	if color {
+		if sym == "+" {
+			b = append(b, ansiGreen...)
+		} else {
+			b = append(b, ansiYellow...)
+		}
+	}
+	b = append(b, sym...)
+	if color {
+		b = append(b, ansiReset...)
+	}
+	b = append(b, ' ')
+	b = append(b, f.Name...)
+	b = append(b, " = "...)
+	if f.Before != nil {
+		b = appendValue(b, *f.Before)
+		b = append(b, " -> "...)
+	}
+	b = appendValue(b, f.After)
+	switch {
+	case f.Drift:
+		b = append(b, "  # changed outside reconcile"...)
+	case f.Unreadable:
+		b = append(b, "  # the service cannot read this back: planned from the state"...)
+	}
+	b = append(b, '\n')
 	return b
 }
 
