@@ -215,9 +215,19 @@ func TestRateDropsAfter429AndRecovers(t *testing.T) {
 		if r := lim.Rate(); r != 5 {
 			t.Fatalf("after a 429 the rate is %v, want 5", r)
 		}
+		lim.Slow() // the 429 of another call in flight: the same overload
+		if r := lim.Rate(); r != 5 {
+			t.Fatalf("after a second 429 at once the rate is %v, want 5", r)
+		}
+		time.Sleep(time.Second)
 		lim.Slow()
 		if r := lim.Rate(); r != 2.5 {
-			t.Fatalf("after two 429s the rate is %v, want 2.5", r)
+			t.Fatalf("after a 429 a second later the rate is %v, want 2.5", r)
+		}
+		time.Sleep(time.Second)
+		lim.Slow()
+		if r := lim.Rate(); r != 2.5 {
+			t.Fatalf("the rate fell to %v, below its floor of a quarter", r)
 		}
 		var rates []float64
 		for range 200 {

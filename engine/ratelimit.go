@@ -20,11 +20,13 @@ type Limiter interface {
 }
 
 // Adaptive rate control: a 429 halves the rate (down to minFraction of
-// the configured one); every recoverAfter successes without a 429 raise it
-// by recoverStep of the configured rate.
+// the configured one), at most once per slowEvery, since the 429s of calls
+// that were already in flight report the same overload; every recoverAfter
+// successes without a 429 raise it by recoverStep of the configured rate.
 const (
-	minFraction  = 0.1
-	recoverAfter = 10
+	minFraction  = 0.25
+	slowEvery    = time.Second
+	recoverAfter = 5
 	recoverStep  = 0.1
 )
 
@@ -34,13 +36,17 @@ type adaptive struct {
 	max       float64
 	cur       float64
 	successes int
+	slowed    time.Time // when the rate was last lowered
 }
 
 func (a *adaptive) slow() float64 {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.cur = max(a.cur/2, a.max*minFraction)
 	a.successes = 0
+	if now := time.Now(); a.slowed.IsZero() || now.Sub(a.slowed) >= slowEvery {
+		a.slowed = now
+		a.cur = max(a.cur/2, a.max*minFraction)
+	}
 	return a.cur
 }
 
