@@ -22,31 +22,34 @@ type Limiter interface {
 // Adaptive rate control: a 429 halves the rate (down to minFraction of
 // the configured one), at most once per slowEvery, since the 429s of calls
 // that were already in flight report the same overload; every recoverAfter
-// successes without a 429 raise it by recoverStep of the configured rate.
+// recoverEvery of successes without a 429 raise it by recoverStep of the
+// configured rate. Recovery is paced by time, not by a count of successes,
+// so that a slow service (TomTicket's 3/s) recovers as fast as a quick one.
 const (
 	minFraction  = 0.25
 	slowEvery    = time.Second
-	recoverAfter = 5
+	recoverEvery = time.Second
 	recoverStep  = 0.1
 )
 
 // adaptive holds the shared recovery logic.
 type adaptive struct {
-	mu        sync.Mutex
-	max       float64
-	cur       float64
-	successes int
-	slowed    time.Time // when the rate was last lowered
+	mu      sync.Mutex
+	max     float64
+	cur     float64
+	slowed  time.Time // the last 429 that lowered the rate
+	changed time.Time // the last 429 or recovery step: recovery counts from it
 }
 
 func (a *adaptive) slow() float64 {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.successes = 0
-	if now := time.Now(); a.slowed.IsZero() || now.Sub(a.slowed) >= slowEvery {
+	now := time.Now()
+	if a.slowed.IsZero() || now.Sub(a.slowed) >= slowEvery {
 		a.slowed = now
 		a.cur = max(a.cur/2, a.max*minFraction)
 	}
+	a.changed = now // recovery starts over from the last 429
 	return a.cur
 }
 
@@ -57,11 +60,11 @@ func (a *adaptive) succeeded() (float64, bool) {
 	if a.cur >= a.max {
 		return a.cur, false
 	}
-	a.successes++
-	if a.successes < recoverAfter {
+	now := time.Now()
+	if now.Sub(a.changed) < recoverEvery {
 		return a.cur, false
 	}
-	a.successes = 0
+	a.changed = now
 	a.cur = min(a.max, a.cur+a.max*recoverStep)
 	return a.cur, true
 }
