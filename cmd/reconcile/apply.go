@@ -345,5 +345,5 @@ func (c *cli) printApplySummary(res *engine.Result, asJSON bool) {
 		}
 	}
 	list("Failures", failed)
-	list("Warnings", warned)
+	list("Warnings (the service accepted the change and said this; nothing to redo)", warned)
 }
