@@ -1,15 +1,11 @@
 package bonifiq
 
 import (
-	"bytes"
-	"context"
 	"encoding/base64"
-	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/reconcile-dev/reconcile/engine"
 	"github.com/reconcile-dev/reconcile/providers/internal/httpx"
@@ -45,51 +41,27 @@ func isStatus(name string) bool  { return name == "enabled" }
 func isTier(name string) bool    { return strings.HasPrefix(name, "tier.") }
 
 // Options configures a Client.
-type Options struct {
-	// Config is the provider's settings; BaseURL and Timeout are used here.
-	Config engine.ProviderConfig
-	// Getenv reads the environment; nil means os.Getenv.
-	Getenv func(string) string
-	// HTTPClient makes the requests; nil means a default client.
-	HTTPClient *http.Client
-}
+type Options = httpx.Options
 
 // Client talks to the BonifiQ private API. It implements engine.Provider.
 type Client struct {
-	base    *url.URL
-	auth    string // the Authorization header value, never logged or returned
-	missing error  // why Ready fails, nil when credentials are set
-	hc      *http.Client
-	timeout time.Duration
+	httpx.Conn
 }
 
 // New returns a client. It needs no credentials (plans are offline); it fails
 // only when the base URL is invalid.
 func New(opts Options) (*Client, error) {
-	getenv := httpx.Getenv(opts.Getenv)
-	base, err := httpx.ResolveBaseURL(DefaultBaseURL, opts.Config.BaseURL, getenv(EnvBaseURL))
+	conn, err := httpx.NewConn(Name, DefaultBaseURL, EnvBaseURL, httpx.Auth{Vars: []string{EnvToken, EnvKey}, Header: func(getenv func(string) string) string {
+		return "Basic " + base64.StdEncoding.EncodeToString([]byte(getenv(EnvToken)+":"+getenv(EnvKey)))
+	}}, opts)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", Name, err)
+		return nil, err
 	}
-	c := &Client{base: base, hc: opts.HTTPClient, timeout: opts.Config.Timeout}
-	if c.hc == nil {
-		c.hc = httpx.NewClient()
-	}
-	c.missing = httpx.MissingCredentials(Name, getenv, EnvToken, EnvKey)
-	if c.missing == nil {
-		c.auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(getenv(EnvToken)+":"+getenv(EnvKey)))
-	}
-	return c, nil
+	return &Client{Conn: conn}, nil
 }
 
 // Name returns "bonifiq".
 func (c *Client) Name() string { return Name }
-
-// BaseURL returns the base URL requests go to.
-func (c *Client) BaseURL() string { return c.base.String() }
-
-// Ready reports missing credentials.
-func (c *Client) Ready() error { return c.missing }
 
 // Calls plans the requests for ch (SPEC 3.2): a create is an upsert, then
 // changestatus when enabled is managed, then changetier when the tier is; an
@@ -195,25 +167,4 @@ func opOf(call engine.Call) string {
 		return OpChangeTier
 	}
 	return OpUpdate
-}
-
-// request builds an authenticated request to path under the base URL.
-func (c *Client) request(ctx context.Context, method, path string, body []byte) (*http.Request, error) {
-	var req *http.Request
-	var err error
-	if body != nil {
-		req, err = http.NewRequestWithContext(ctx, method, httpx.URL(c.base, path, nil), bytes.NewReader(body))
-	} else {
-		req, err = http.NewRequestWithContext(ctx, method, httpx.URL(c.base, path, nil), nil)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", httpx.UserAgent)
-	req.Header.Set("Authorization", c.auth)
-	return req, nil
 }

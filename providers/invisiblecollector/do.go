@@ -154,13 +154,17 @@ func (c *Client) send(ctx context.Context, id httpx.Call, method, path string, b
 	if err := engine.Pace(ctx); err != nil {
 		return nil, 0, err
 	}
-	rctx, cancel := httpx.WithTimeout(ctx, c.timeout)
+	rctx, cancel := httpx.WithTimeout(ctx, c.Timeout)
 	defer cancel()
-	req, err := c.request(rctx, method, path, body)
+	contentType := ""
+	if body != nil {
+		contentType = "application/json"
+	}
+	req, err := c.Request(rctx, method, path, nil, body, contentType)
 	if err != nil {
 		return nil, 0, id.Failure(0, "", err)
 	}
-	resp, data, err := id.Send(ctx, c.hc, req)
+	resp, data, err := id.Send(ctx, c.HC, req)
 	if err != nil {
 		return nil, 0, err
 	}

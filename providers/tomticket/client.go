@@ -1,11 +1,8 @@
 package tomticket
 
 import (
-	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
-	"time"
 
 	"github.com/reconcile-dev/reconcile/engine"
 	"github.com/reconcile-dev/reconcile/providers/internal/httpx"
@@ -29,51 +26,25 @@ const (
 )
 
 // Options configures a Client.
-type Options struct {
-	// Config is the provider's settings; BaseURL and Timeout are used here.
-	Config engine.ProviderConfig
-	// Getenv reads the environment; nil means os.Getenv.
-	Getenv func(string) string
-	// HTTPClient makes the requests; nil means a default client.
-	HTTPClient *http.Client
-}
+type Options = httpx.Options
 
 // Client talks to the TomTicket API. It implements engine.Provider.
 type Client struct {
-	base    *url.URL
-	auth    string // the Authorization header value, never logged or returned
-	missing error
-	hc      *http.Client
-	timeout time.Duration
+	httpx.Conn
 }
 
 // New returns a client. It needs no credentials (plans are offline); it fails
 // only when the base URL is invalid.
 func New(opts Options) (*Client, error) {
-	getenv := httpx.Getenv(opts.Getenv)
-	base, err := httpx.ResolveBaseURL(DefaultBaseURL, opts.Config.BaseURL, getenv(EnvBaseURL))
+	conn, err := httpx.NewConn(Name, DefaultBaseURL, EnvBaseURL, httpx.Auth{Vars: []string{EnvToken}, Header: func(getenv func(string) string) string { return "Bearer " + getenv(EnvToken) }}, opts)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", Name, err)
+		return nil, err
 	}
-	c := &Client{base: base, hc: opts.HTTPClient, timeout: opts.Config.Timeout}
-	if c.hc == nil {
-		c.hc = httpx.NewClient()
-	}
-	c.missing = httpx.MissingCredentials(Name, getenv, EnvToken)
-	if c.missing == nil {
-		c.auth = "Bearer " + getenv(EnvToken)
-	}
-	return c, nil
+	return &Client{Conn: conn}, nil
 }
 
 // Name returns "tomticket".
 func (c *Client) Name() string { return Name }
-
-// BaseURL returns the base URL requests go to.
-func (c *Client) BaseURL() string { return c.base.String() }
-
-// Ready reports missing credentials.
-func (c *Client) Ready() error { return c.missing }
 
 // Calls plans the one request a change makes: POST /customer/update with
 // only the changed fields (an update) or every managed field (a create,

@@ -174,29 +174,13 @@ func (c *Client) send(ctx context.Context, id httpx.Call, method, path string, q
 	if err := engine.Pace(ctx); err != nil {
 		return nil, 0, err
 	}
-	rctx, cancel := httpx.WithTimeout(ctx, c.timeout)
+	rctx, cancel := httpx.WithTimeout(ctx, c.Timeout)
 	defer cancel()
-	var rd *bytes.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	var req *http.Request
-	var err error
-	if rd != nil {
-		req, err = http.NewRequestWithContext(rctx, method, httpx.URL(c.base, path, q), rd)
-	} else {
-		req, err = http.NewRequestWithContext(rctx, method, httpx.URL(c.base, path, q), nil)
-	}
+	req, err := c.Request(rctx, method, path, q, body, contentType)
 	if err != nil {
 		return nil, 0, id.Failure(0, "", err)
 	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", httpx.UserAgent)
-	req.Header.Set("Authorization", c.auth)
-	resp, data, err := id.Send(ctx, c.hc, req)
+	resp, data, err := id.Send(ctx, c.HC, req)
 	if err != nil {
 		return nil, 0, err
 	}

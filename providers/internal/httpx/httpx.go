@@ -4,6 +4,7 @@
 package httpx
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -260,4 +261,80 @@ func MissingCredentials(provider string, getenv func(string) string, vars ...str
 		return nil
 	}
 	return fmt.Errorf("%s: credentials missing: set %s", provider, strings.Join(missing, " and "))
+}
+
+// Options configures a provider's client.
+type Options struct {
+	// Config is the provider's settings; BaseURL and Timeout are used here.
+	Config engine.ProviderConfig
+	// Getenv reads the environment; nil means os.Getenv.
+	Getenv func(string) string
+	// HTTPClient makes the requests; nil means a default client.
+	HTTPClient *http.Client
+}
+
+// Auth says how a provider authenticates: the environment variables it
+// needs, and the Authorization header value they make.
+type Auth struct {
+	Vars   []string
+	Header func(getenv func(string) string) string
+}
+
+// Conn is what every provider's client holds alike: where requests go, how
+// they authenticate, and the HTTP client. The Authorization value is never
+// logged or returned.
+type Conn struct {
+	base    *url.URL
+	auth    string
+	missing error
+	// HC makes the requests.
+	HC *http.Client
+	// Timeout bounds each request (0: none).
+	Timeout time.Duration
+}
+
+// NewConn resolves the base URL (default < manifest < environment variable
+// envBaseURL) and reads the credentials. It needs none (plans are offline):
+// Ready reports them missing. It fails only when the base URL is invalid.
+func NewConn(provider, defaultBase, envBaseURL string, auth Auth, opts Options) (Conn, error) {
+	getenv := Getenv(opts.Getenv)
+	base, err := ResolveBaseURL(defaultBase, opts.Config.BaseURL, getenv(envBaseURL))
+	if err != nil {
+		return Conn{}, fmt.Errorf("%s: %w", provider, err)
+	}
+	c := Conn{base: base, HC: opts.HTTPClient, Timeout: opts.Config.Timeout}
+	if c.HC == nil {
+		c.HC = NewClient()
+	}
+	c.missing = MissingCredentials(provider, getenv, auth.Vars...)
+	if c.missing == nil {
+		c.auth = auth.Header(getenv)
+	}
+	return c, nil
+}
+
+// BaseURL returns the base URL requests go to.
+func (c *Conn) BaseURL() string { return c.base.String() }
+
+// Ready reports missing credentials.
+func (c *Conn) Ready() error { return c.missing }
+
+// Request builds an authenticated request to path (with query q) under the
+// base URL, with body of contentType ("" for none).
+func (c *Conn) Request(ctx context.Context, method, path string, q url.Values, body []byte, contentType string) (*http.Request, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, URL(c.base, path, q), rd)
+	if err != nil {
+		return nil, err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", UserAgent)
+	req.Header.Set("Authorization", c.auth)
+	return req, nil
 }
