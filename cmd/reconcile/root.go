@@ -102,9 +102,13 @@ TomTicket) in the state that reviewed YAML and CSV manifests describe.
 
   reconcile validate      check the manifests, report every problem with its position
   reconcile plan          show, offline, what would change in each service
+  reconcile apply         make those changes, recording each one as it completes
+  reconcile import        adopt customers that already exist in the services
   reconcile show          print the state, or a plan saved with plan -out
-  reconcile state ...     list, inspect or remove addresses in the state
+  reconcile state ...     list, inspect, remove, push or pull the state
+  reconcile sandbox       serve a simulator of the three services (no account needed)
 
+Try it with no account: reconcile apply -sandbox -auto-approve, then reconcile plan -sandbox.
 Manifests are read from manifests/ unless -f names files or directories.
 Long flags take one dash or two: -state x, --state=x.`,
 		SilenceUsage:  true,
