@@ -173,9 +173,15 @@ func (noLimit) Rate() float64              { return 1e9 }
 
 // BenchmarkApplyNoopJournal runs engine.Apply with no rate limit and a
 // provider that answers at once, recording every call in the PostgreSQL
-// journal, at apply's default -parallelism 10: the engine's ceiling with
-// this backend.
+// journal, at apply's default -parallelism 10 and at 32: the engine's
+// ceiling with this backend (concurrent records share commits).
 func BenchmarkApplyNoopJournal(b *testing.B) {
+	for _, par := range []int{10, 32} {
+		b.Run(fmt.Sprintf("parallelism=%d", par), func(b *testing.B) { benchApplyNoopJournal(b, par) })
+	}
+}
+
+func benchApplyNoopJournal(b *testing.B, parallelism int) {
 	url := testURL(b)
 	const n = 5000
 	p := &engine.Plan{}
@@ -188,7 +194,7 @@ func BenchmarkApplyNoopJournal(b *testing.B) {
 		p.Changes = append(p.Changes, ch)
 	}
 	cfg := engine.DefaultProviderConfig(engine.BonifiQ)
-	cfg.Concurrency = 10
+	cfg.Concurrency = parallelism
 	calls := 0
 	for b.Loop() {
 		be := openTest(b, url, freshWorkspace(b))
@@ -204,7 +210,7 @@ func BenchmarkApplyNoopJournal(b *testing.B) {
 			Providers:   map[string]engine.Provider{engine.BonifiQ: noopProvider{}},
 			Configs:     map[string]engine.ProviderConfig{engine.BonifiQ: cfg},
 			Limiters:    map[string]engine.Limiter{engine.BonifiQ: noLimit{}},
-			Parallelism: 10,
+			Parallelism: parallelism,
 			Recorder:    j,
 		})
 		if err != nil || res.Failed > 0 {
