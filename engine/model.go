@@ -73,7 +73,14 @@ func (c *Customer) ManagedIn(p string) bool {
 // Resource projects c onto provider p: the fields p receives, by their names
 // inside p, split into diffed fields and parameters.
 func (c *Customer) Resource(p string) *Resource {
-	r := &Resource{Provider: p, ID: c.ID, Source: c.Pos}
+	r := &Resource{}
+	c.project(p, r)
+	return r
+}
+
+// project fills r with c's projection onto provider p.
+func (c *Customer) project(p string, r *Resource) {
+	*r = Resource{Provider: p, ID: c.ID, Source: c.Pos}
 	// One pass into stack buffers, then one exact allocation each: plans
 	// project millions of customers.
 	var fbuf, pbuf [32]Field
@@ -93,7 +100,6 @@ func (c *Customer) Resource(p string) *Resource {
 	}
 	r.Fields.Sort()
 	r.Params.Sort()
-	return r
 }
 
 // fieldInfo is what a manifest path means inside one provider.

@@ -152,8 +152,16 @@ func diffCustomer(c *Customer, prov string, entry *Entry) *Change {
 	if entry != nil && !differs(c, prov, entry) {
 		return nil
 	}
-	r := c.Resource(prov)
-	ch := &Change{
+	// The change and its desired resource in one allocation: plans hold
+	// hundreds of thousands of them.
+	both := &struct {
+		ch Change
+		r  Resource
+	}{}
+	r := &both.r
+	c.project(prov, r)
+	ch := &both.ch
+	*ch = Change{
 		Address:  r.Address(),
 		Provider: prov,
 		ID:       c.ID,
