@@ -85,6 +85,7 @@ type planPart struct {
 	sum     Summary
 	found   int // state entries matched by these customers
 	targets *matcher
+	proj    projector
 }
 
 func (pt *planPart) diff(customers []*Customer, s *State, opts PlanOptions) {
@@ -108,7 +109,7 @@ func (pt *planPart) diff(customers []*Customer, s *State, opts PlanOptions) {
 			if obs, ok := opts.Refresh[string(buf)]; ok && entry != nil {
 				ch = diffRefreshed(c, prov, entry, obs)
 			} else {
-				ch = diffCustomer(c, prov, entry)
+				ch = diffCustomer(&pt.proj, c, prov, entry)
 			}
 			if ch == nil {
 				pt.sum.NoOp++
@@ -148,7 +149,7 @@ func callsOf(provs map[string]Provider, ch *Change) []Call {
 
 // diffCustomer compares c's fields in prov with the state entry, and returns
 // nil when nothing differs. It allocates nothing for an unchanged customer.
-func diffCustomer(c *Customer, prov string, entry *Entry) *Change {
+func diffCustomer(pj *projector, c *Customer, prov string, entry *Entry) *Change {
 	if entry != nil && !differs(c, prov, entry) {
 		return nil
 	}
@@ -159,7 +160,7 @@ func diffCustomer(c *Customer, prov string, entry *Entry) *Change {
 		r  Resource
 	}{}
 	r := &both.r
-	c.project(prov, r)
+	pj.project(c, prov, r)
 	ch := &both.ch
 	*ch = Change{
 		Address:  r.Address(),
@@ -193,7 +194,7 @@ func diffCustomer(c *Customer, prov string, entry *Entry) *Change {
 // customer the service no longer has is planned as a create.
 func diffRefreshed(c *Customer, prov string, entry *Entry, obs ReadResult) *Change {
 	if obs.NotFound {
-		ch := diffCustomer(c, prov, nil)
+		ch := diffCustomer(&projector{}, c, prov, nil)
 		ch.Prior = entry.Digest() // the staleness check compares with the state
 		ch.IDs = entry.IDs
 		return ch

@@ -1,0 +1,82 @@
+package engine
+
+import "slices"
+
+// projector projects customers onto providers, remembering the last field
+// layout per provider: customers from one spreadsheet share their keys, so
+// the projection (which keys reach the provider, under which names, in
+// which order) is worked out once per layout instead of once per customer.
+// A projector is not safe for concurrent use; each plan worker has its own.
+type projector struct {
+	last [3]struct {
+		names  []string // the customer field names the plan was made for
+		fields []projStep
+		params []projStep
+	}
+}
+
+// projStep takes the customer's field at index src, named name in the
+// provider.
+type projStep struct {
+	src  int
+	name string
+}
+
+// project fills r with c's projection onto provider p, as Customer.project
+// does.
+func (pj *projector) project(c *Customer, p string, r *Resource) {
+	i := ProviderIndex(p)
+	if i < 0 {
+		c.project(p, r)
+		return
+	}
+	l := &pj.last[i]
+	if !sameNames(l.names, c.Fields) {
+		l.names = l.names[:0]
+		l.fields, l.params = l.fields[:0], l.params[:0]
+		for j, f := range c.Fields {
+			l.names = append(l.names, f.Name)
+			switch info := projection(f.Name, p); {
+			case info.name == "":
+			case info.param:
+				l.params = append(l.params, projStep{j, info.name})
+			default:
+				l.fields = append(l.fields, projStep{j, info.name})
+			}
+		}
+		byName := func(a, b projStep) int {
+			switch {
+			case a.name < b.name:
+				return -1
+			case a.name > b.name:
+				return 1
+			}
+			return 0
+		}
+		slices.SortFunc(l.fields, byName)
+		slices.SortFunc(l.params, byName)
+	}
+	*r = Resource{Provider: p, ID: c.ID, Source: c.Pos}
+	r.Fields = make(Fields, len(l.fields))
+	for k, st := range l.fields {
+		r.Fields[k] = Field{Name: st.name, Value: c.Fields[st.src].Value}
+	}
+	if len(l.params) > 0 {
+		r.Params = make(Fields, len(l.params))
+		for k, st := range l.params {
+			r.Params[k] = Field{Name: st.name, Value: c.Fields[st.src].Value}
+		}
+	}
+}
+
+func sameNames(names []string, fs Fields) bool {
+	if len(names) != len(fs) {
+		return false
+	}
+	for i, f := range fs {
+		if names[i] != f.Name {
+			return false
+		}
+	}
+	return true
+}
