@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -401,4 +402,22 @@ func TestFallbackRequestsStayWithinTheWindow(t *testing.T) {
 			t.Errorf("achieved %.2f requests/s, want at least 85%% of 3/s", rate)
 		}
 	})
+}
+
+func TestUpdateOfALostCustomerSuggestsRefresh(t *testing.T) {
+	prov := &scriptedProvider{name: BonifiQ, answer: func(*Change, Call, int) (Outcome, error) {
+		return Outcome{}, &CallError{Provider: BonifiQ, Op: "update", ID: "aaa", Status: 404, Message: "Customer_NotFound"}
+	}}
+	p := changes(BonifiQ, 1, "name")
+	planCalls(p, prov)
+	res, err := Apply(context.Background(), p, ApplyOptions{Providers: map[string]Provider{BonifiQ: prov}, Recorder: &memRecorder{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if it := res.Items[0]; it.Status != StatusFailed || it.HTTPStatus != 404 || !strings.Contains(it.Message, "reconcile plan -refresh") {
+		t.Errorf("item %+v: want a 404 failure suggesting plan -refresh", it)
+	}
+	if len(prov.calls) != 1 {
+		t.Errorf("%d calls: a 404 is not retried", len(prov.calls))
+	}
 }
