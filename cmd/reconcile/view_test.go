@@ -1,0 +1,58 @@
+package main
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/reconcile-dev/reconcile/engine"
+)
+
+// TestMarkdownStaysUnderGitHubsLimit renders plans of every size and checks
+// that the comment fits GitHub's 65,536 characters, keeps changes of every
+// action, and says how many are not shown.
+func TestMarkdownStaysUnderGitHubsLimit(t *testing.T) {
+	for _, n := range []int{1, 100, 5000, 200000} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			p := &engine.Plan{Providers: map[string]engine.ProviderConfig{}}
+			for i := range n {
+				id := fmt.Sprintf("%07d", i)
+				ch := &engine.Change{Address: "bonifiq/" + id, Provider: engine.BonifiQ, ID: id, Source: "m.csv:" + fmt.Sprint(i+2),
+					Calls: []engine.Call{{Method: "PUT", Path: "/v1/pvt/Customer/" + id}}}
+				if i%3 == 0 {
+					ch.Action = engine.ActionForget
+					p.Summary.Forget++
+				} else {
+					ch.Action = engine.ActionUpdate
+					old := engine.String("old <b>|" + id)
+					ch.Fields = []engine.FieldChange{{Name: "email", Before: &old, After: engine.String("new|" + id + "@example.com")}}
+					p.Summary.Update++
+				}
+				p.Changes = append(p.Changes, ch)
+			}
+			var b strings.Builder
+			if err := renderMarkdown(&b, p); err != nil {
+				t.Fatal(err)
+			}
+			out := b.String()
+			if len([]rune(out)) >= markdownLimit {
+				t.Fatalf("%d changes: %d characters, want fewer than %d", n, len([]rune(out)), markdownLimit)
+			}
+			if strings.Contains(out, "<b>") || regexp.MustCompile(`[^\\]\|[0-9]`).MatchString(out) {
+				t.Errorf("unescaped HTML or pipe in the comment")
+			}
+			shownUpdates := strings.Count(out, "| ~ |")
+			shownForgets := strings.Count(out, "| - |")
+			if n >= 3 && (shownUpdates == 0 || shownForgets == 0) {
+				t.Errorf("%d changes: shows %d updates and %d forgets, want some of each", n, shownUpdates, shownForgets)
+			}
+			if shownUpdates+shownForgets < n {
+				more := fmt.Sprintf("%d more to update, %d more to forget not shown", p.Summary.Update-shownUpdates, p.Summary.Forget-shownForgets)
+				if !strings.Contains(out, more) {
+					t.Errorf("%d changes, %d shown: the comment does not say %q", n, shownUpdates+shownForgets, more)
+				}
+			}
+		})
+	}
+}
