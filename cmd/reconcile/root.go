@@ -116,7 +116,7 @@ Long flags take one dash or two: -state x, --state=x.`,
 	}
 	root.CompletionOptions.HiddenDefaultCmd = false
 	pf := root.PersistentFlags()
-	pf.StringVar(&c.statePath, "state", "reconcile.state.json", "state `FILE`")
+	pf.StringVar(&c.statePath, "state", "reconcile.state.json", "state `FILE`, or a postgres:// URL for a shared state (also RECONCILE_STATE)")
 	pf.StringVar(&c.lockTimeout, "lock-timeout", "0s", "how long to wait for a held state lock (`DURATION`)")
 	pf.BoolVar(&c.noColor, "no-color", false, "never colour the output (also NO_COLOR)")
 	pf.StringVar(&c.workspace, "workspace", "", "with a postgres:// -state, the `NAME` of one of the states the database keeps (default \"default\"; also RECONCILE_WORKSPACE)")
