@@ -224,8 +224,11 @@ func diffRefreshed(c *Customer, prov string, entry *Entry, obs ReadResult) *Chan
 		return nil
 	}
 	ids := entry.IDs
-	for _, id := range obs.Observed.IDs {
-		ids = ids.Clone().Set(id.Name, id.Value)
+	if len(obs.Observed.IDs) > 0 {
+		ids = ids.Clone()
+		for _, id := range obs.Observed.IDs {
+			ids = ids.Set(id.Name, id.Value)
+		}
 	}
 	return &Change{
 		Address: r.Address(), Provider: prov, ID: c.ID, Action: ActionUpdate,
@@ -304,6 +307,20 @@ type matcher struct {
 
 func newMatcher(patterns []string) *matcher {
 	return &matcher{patterns: patterns, used: make([]bool, len(patterns))}
+}
+
+// MatchesAny reports whether addr matches one of patterns (Glob); no
+// patterns match everything.
+func MatchesAny(patterns []string, addr string) bool {
+	if len(patterns) == 0 {
+		return true
+	}
+	for _, p := range patterns {
+		if Glob(p, addr) {
+			return true
+		}
+	}
+	return false
 }
 
 func (m *matcher) match(addr []byte) bool {

@@ -197,7 +197,11 @@ func (c *cli) applyRun(ctx context.Context, o *applyOptions, planFile string) er
 		}
 	}()
 
-	prog := newProgress(c, p, o.json)
+	totals := map[string]int{}
+	for _, ch := range p.Changes {
+		totals[ch.Provider] += len(ch.Calls)
+	}
+	prog := newProgress(c, totals, o.json)
 	prog.start()
 	res, applyErr := engine.Apply(callCtx, p, engine.ApplyOptions{
 		Providers:   provs,
@@ -243,6 +247,12 @@ func readyProviders(p *engine.Plan, provs map[string]engine.Provider) error {
 			need[ch.Provider] = true
 		}
 	}
+	return checkReady(need, provs, "No call was made.")
+}
+
+// checkReady asks every needed provider whether it has its credentials,
+// and names every missing variable at once; outcome says what that means.
+func checkReady(need map[string]bool, provs map[string]engine.Provider, outcome string) error {
 	var errs []string
 	for _, name := range engine.ProviderNames {
 		if need[name] {
@@ -252,7 +262,7 @@ func readyProviders(p *engine.Plan, provs map[string]engine.Provider) error {
 		}
 	}
 	if len(errs) > 0 {
-		return &exitError{code: 1, msg: strings.Join(errs, "\n       ") + "\nNo call was made. (To try reconcile without an account, use -sandbox.)"}
+		return &exitError{code: 1, msg: strings.Join(errs, "\n       ") + "\n" + outcome + " (To try reconcile without an account, use -sandbox.)"}
 	}
 	return nil
 }

@@ -37,11 +37,9 @@ const (
 	progressLines = 5 * time.Second
 )
 
-func newProgress(c *cli, p *engine.Plan, asJSON bool) *progress {
-	pg := &progress{c: c, json: asJSON, tty: isTerminal(c.stderr), totals: map[string]int{}, done: map[string]int{}, fails: map[string]int{}, quit: make(chan struct{})}
-	for _, ch := range p.Changes {
-		pg.totals[ch.Provider] += len(ch.Calls)
-	}
+// newProgress shows the progress of totals[provider] calls per provider.
+func newProgress(c *cli, totals map[string]int, asJSON bool) *progress {
+	pg := &progress{c: c, json: asJSON, tty: isTerminal(c.stderr), totals: totals, done: map[string]int{}, fails: map[string]int{}, quit: make(chan struct{})}
 	if asJSON {
 		pg.enc = json.NewEncoder(c.stdout)
 		pg.enc.SetEscapeHTML(false)

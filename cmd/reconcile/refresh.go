@@ -43,7 +43,7 @@ func readTargets(d *engine.Desired, st *engine.State, targets []string) (inState
 				continue
 			}
 			addr := engine.Address(prov, cu.ID)
-			if !matchesAny(targets, addr) {
+			if !engine.MatchesAny(targets, addr) {
 				continue
 			}
 			r := cu.Resource(prov)
@@ -57,38 +57,19 @@ func readTargets(d *engine.Desired, st *engine.State, targets []string) (inState
 	return inState, notInState
 }
 
-func matchesAny(patterns []string, addr string) bool {
-	if len(patterns) == 0 {
-		return true
-	}
-	for _, p := range patterns {
-		if engine.Glob(p, addr) {
-			return true
-		}
-	}
-	return false
-}
-
 // readAll reads the customers from their services with the apply machinery
 // (rate limits, retries, progress on stderr). Failed reads come back as
 // one error listing them: nothing is planned or recorded from a failed read.
 func (c *cli) readAll(ctx context.Context, reqs []engine.ReadRequest, cfgs map[string]engine.ProviderConfig, provs map[string]engine.Provider, parallelism int) ([]engine.ReadResult, error) {
-	need := map[string]bool{}
+	need, totals := map[string]bool{}, map[string]int{}
 	for _, r := range reqs {
 		need[r.Resource.Provider] = true
+		totals[r.Resource.Provider]++
 	}
-	var missing []string
-	for _, name := range engine.ProviderNames {
-		if need[name] {
-			if err := provs[name].Ready(); err != nil {
-				missing = append(missing, err.Error())
-			}
-		}
+	if err := checkReady(need, provs, "Reading the services needs their credentials; nothing was read."); err != nil {
+		return nil, err
 	}
-	if len(missing) > 0 {
-		return nil, &exitError{code: 1, msg: strings.Join(missing, "\n       ") + "\nReading the services needs their credentials; nothing was read. (To try reconcile without an account, use -sandbox.)"}
-	}
-	prog := newReadProgress(c, reqs)
+	prog := newProgress(c, totals, false)
 	prog.start()
 	results := engine.ReadAll(ctx, reqs, engine.ApplyOptions{Providers: provs, Configs: cfgs, Parallelism: parallelism, Events: prog.event})
 	prog.stop()
@@ -108,14 +89,6 @@ func (c *cli) readAll(ctx context.Context, reqs []engine.ReadRequest, cfgs map[s
 		return results, &exitError{code: 1, msg: fmt.Sprintf("%d of %d reads failed; nothing was planned or recorded from them:\n%s%s", len(failed), len(results), strings.Join(failed, "\n"), more)}
 	}
 	return results, nil
-}
-
-func newReadProgress(c *cli, reqs []engine.ReadRequest) *progress {
-	pg := &progress{c: c, tty: isTerminal(c.stderr), totals: map[string]int{}, done: map[string]int{}, fails: map[string]int{}, quit: make(chan struct{})}
-	for _, r := range reqs {
-		pg.totals[r.Resource.Provider]++
-	}
-	return pg
 }
 
 // refresh reads every targeted customer the state holds and returns what
