@@ -7,48 +7,16 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/reconcile-dev/reconcile/engine"
+	"github.com/reconcile-dev/reconcile/providers/internal/stub"
 )
 
 var _ engine.Provider = (*Client)(nil)
 
-// fields builds sorted engine.Fields from name, value pairs.
-func fields(kv ...any) engine.Fields {
-	var fs engine.Fields
-	for i := 0; i < len(kv); i += 2 {
-		var v engine.Value
-		switch x := kv[i+1].(type) {
-		case nil:
-			v = engine.Null()
-		case string:
-			v = engine.String(x)
-		case bool:
-			v = engine.Bool(x)
-		case int:
-			v = engine.Int(int64(x))
-		case engine.Value:
-			v = x
-		}
-		fs = fs.Set(kv[i].(string), v)
-	}
-	return fs
-}
+// fields and change build test inputs (stub.Fields, stub.Change).
+var fields = stub.Fields
 
-// change builds a change of action to the customer id whose desired fields
-// are desired and whose changing fields are the names in changed (all the
-// desired fields for a create).
-func change(action engine.Action, id string, desired engine.Fields, params engine.Fields, changed ...string) *engine.Change {
-	ch := &engine.Change{Address: "bonifiq/" + id, Provider: Name, ID: id, Action: action,
-		Desired: &engine.Resource{Provider: Name, ID: id, Fields: desired, Params: params}}
-	if action == engine.ActionCreate && changed == nil {
-		for _, f := range desired {
-			changed = append(changed, f.Name)
-		}
-	}
-	for _, n := range changed {
-		v, _ := desired.Get(n)
-		ch.Fields = append(ch.Fields, engine.FieldChange{Name: n, After: v})
-	}
-	return ch
+func change(action engine.Action, id string, desired, params engine.Fields, changed ...string) *engine.Change {
+	return stub.Change(Name, action, id, desired, params, nil, changed...)
 }
 
 func newTestClient(t *testing.T, base string) *Client {

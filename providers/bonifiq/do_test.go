@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"strings"
 	"testing"
 	"time"
 
@@ -62,36 +61,10 @@ func checkRequest(t *testing.T, got stub.Request, method, path, body string) {
 	}
 }
 
-// wantErr describes the expected *engine.CallError.
-type wantErr struct {
-	status     int
-	message    string
-	retryable  bool
-	fatal      bool
-	retryAfter time.Duration
-}
-
-func checkErr(t *testing.T, err error, want *wantErr) {
+// checkErr checks err against want (stub.CheckErr), and that it shows no credential.
+func checkErr(t *testing.T, err error, want *stub.WantErr) {
 	t.Helper()
-	if want == nil {
-		if err != nil {
-			t.Fatalf("error = %v, want none", err)
-		}
-		return
-	}
-	var ce *engine.CallError
-	if !errors.As(err, &ce) {
-		t.Fatalf("error = %v (%T), want a *engine.CallError", err, err)
-	}
-	if ce.Status != want.status || ce.Retryable != want.retryable || ce.Fatal != want.fatal || ce.RetryAfter != want.retryAfter ||
-		!strings.Contains(ce.Message, want.message) {
-		t.Errorf("error = %+v, want %+v", ce, want)
-	}
-	for _, s := range []string{secretToken, secretKey, base64.StdEncoding.EncodeToString([]byte(secretToken + ":" + secretKey))} {
-		if strings.Contains(err.Error(), s) {
-			t.Errorf("error leaks a credential: %v", err)
-		}
-	}
+	stub.CheckErr(t, err, want, secretToken, secretKey, base64.StdEncoding.EncodeToString([]byte(secretToken+":"+secretKey)))
 }
 
 const ok = `{"ErrorMessage":null,"ErrorCode":null,"Result":true,"Code":"00","CodeName":"Success","Severity":0,"HasWarning":false,"HasError":false}`
@@ -115,7 +88,7 @@ func TestDo(t *testing.T) {
 		path     string
 		body     string
 		want     engine.Outcome
-		wantErr  *wantErr
+		wantErr  *stub.WantErr
 		wantCall string // Op of the call
 	}{
 		{name: "upsert created", ch: create, call: 0,
@@ -153,47 +126,47 @@ func TestDo(t *testing.T) {
 		{name: "tier not found in a 200", ch: change(engine.ActionUpdate, "1001", fields("tier.id", 9), nil, "tier.id"),
 			reply:  stub.Reply{Body: `{"ErrorMessage":null,"Result":false,"Code":"02","CodeName":"Tier_NotFound","Severity":2,"HasWarning":false,"HasError":true}`},
 			method: "POST", path: "/base/v1/pvt/Customer/1001/changetier", body: `{"TierId":9}`,
-			wantErr: &wantErr{status: 200, message: "Tier_NotFound"}},
+			wantErr: &stub.WantErr{Status: 200, Message: "Tier_NotFound"}},
 		{name: "severity 2 alone is an error", ch: update("enabled"),
 			reply:  stub.Reply{Body: `{"ErrorMessage":"Reason too long","Severity":2}`},
 			method: "POST", path: "/base/v1/pvt/Customer/1001/changestatus", body: `{"IsEnabled":true,"Reason":"Changed by reconcile"}`,
-			wantErr: &wantErr{status: 200, message: "Reason too long"}},
+			wantErr: &stub.WantErr{Status: 200, Message: "Reason too long"}},
 		{name: "HasError with only a code", ch: update("enabled"),
 			reply:  stub.Reply{Body: `{"Code":"07","HasError":true}`},
 			method: "POST", path: "/base/v1/pvt/Customer/1001/changestatus", body: `{"IsEnabled":true,"Reason":"Changed by reconcile"}`,
-			wantErr: &wantErr{status: 200, message: "code 07"}},
+			wantErr: &stub.WantErr{Status: 200, Message: "code 07"}},
 		{name: "404", ch: update("name"),
 			reply:  stub.Reply{Status: 404, Body: `{"ErrorMessage":"Customer not found","ErrorCode":404,"HasError":true}`},
 			method: "PUT", path: "/base/v1/pvt/Customer/1001", body: profileJSON,
-			wantErr: &wantErr{status: 404, message: "Customer not found"}},
+			wantErr: &stub.WantErr{Status: 404, Message: "Customer not found"}},
 		{name: "400", ch: update("name"),
 			reply:  stub.Reply{Status: 400, Body: `{"ErrorMessage":"Invalid Email","HasError":true}`},
 			method: "PUT", path: "/base/v1/pvt/Customer/1001", body: profileJSON,
-			wantErr: &wantErr{status: 400, message: "Invalid Email"}},
+			wantErr: &stub.WantErr{Status: 400, Message: "Invalid Email"}},
 		{name: "401 is fatal", ch: update("name"),
 			reply:  stub.Reply{Status: 401, Body: `{"ErrorMessage":"Unauthorized","HasError":true}`},
 			method: "PUT", path: "/base/v1/pvt/Customer/1001", body: profileJSON,
-			wantErr: &wantErr{status: 401, message: "Unauthorized", fatal: true}},
+			wantErr: &stub.WantErr{Status: 401, Message: "Unauthorized", Fatal: true}},
 		{name: "403 is fatal", ch: update("name"),
 			reply:  stub.Reply{Status: 403, Body: ``},
 			method: "PUT", path: "/base/v1/pvt/Customer/1001", body: profileJSON,
-			wantErr: &wantErr{status: 403, fatal: true}},
+			wantErr: &stub.WantErr{Status: 403, Fatal: true}},
 		{name: "429 with Retry-After", ch: update("name"),
 			reply:  stub.Reply{Status: 429, Header: map[string]string{"Retry-After": "5"}, Body: `{"HasError":true}`},
 			method: "PUT", path: "/base/v1/pvt/Customer/1001", body: profileJSON,
-			wantErr: &wantErr{status: 429, retryable: true, retryAfter: 5 * time.Second}},
+			wantErr: &stub.WantErr{Status: 429, Retryable: true, RetryAfter: 5 * time.Second}},
 		{name: "500 retryable", ch: update("name"),
 			reply:  stub.Reply{Status: 500, Body: `{"ErrorMessage":"Internal error","HasError":true}`},
 			method: "PUT", path: "/base/v1/pvt/Customer/1001", body: profileJSON,
-			wantErr: &wantErr{status: 500, message: "Internal error", retryable: true}},
+			wantErr: &stub.WantErr{Status: 500, Message: "Internal error", Retryable: true}},
 		{name: "502 HTML", ch: update("name"),
 			reply:  stub.Reply{Status: 502, Header: map[string]string{"Content-Type": "text/html"}, Body: "<html>\n<h1>Bad Gateway</h1></html>"},
 			method: "PUT", path: "/base/v1/pvt/Customer/1001", body: profileJSON,
-			wantErr: &wantErr{status: 502, message: "<html> <h1>Bad Gateway</h1></html>", retryable: true}},
+			wantErr: &stub.WantErr{Status: 502, Message: "<html> <h1>Bad Gateway</h1></html>", Retryable: true}},
 		{name: "malformed JSON in a 200", ch: update("name"),
 			reply:  stub.Reply{Body: `{"HasError":fal`},
 			method: "PUT", path: "/base/v1/pvt/Customer/1001", body: profileJSON,
-			wantErr: &wantErr{status: 200, message: "unreadable answer"}},
+			wantErr: &stub.WantErr{Status: 200, Message: "unreadable answer"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -296,12 +269,12 @@ func TestRead(t *testing.T) {
 		srv := stub.New(t, stub.Reply{Status: 401, Body: `{"ErrorMessage":"Unauthorized","HasError":true}`})
 		c := stubClient(t, srv, 0)
 		_, err := c.Read(context.Background(), res, nil)
-		checkErr(t, err, &wantErr{status: 401, message: "Unauthorized", fatal: true})
+		checkErr(t, err, &stub.WantErr{Status: 401, Message: "Unauthorized", Fatal: true})
 	})
 	t.Run("malformed result", func(t *testing.T) {
 		srv := stub.New(t, stub.Reply{Body: `{"HasError":false,"Result":{"Name":7}}`})
 		c := stubClient(t, srv, 0)
 		_, err := c.Read(context.Background(), res, nil)
-		checkErr(t, err, &wantErr{status: 200, message: "unreadable customer"})
+		checkErr(t, err, &stub.WantErr{Status: 200, Message: "unreadable customer"})
 	})
 }

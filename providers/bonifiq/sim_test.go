@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/reconcile-dev/reconcile/engine"
+	"github.com/reconcile-dev/reconcile/providers/internal/stub"
 )
 
 // simClient starts sim behind an httptest server, under a path prefix, and
@@ -97,10 +98,10 @@ func TestClientAgainstSim(t *testing.T) {
 	}
 	// An unknown tier.
 	_, err = apply(t, c, change(engine.ActionUpdate, "1001", fields("tier.id", 9), nil, "tier.id"))
-	checkErr(t, err, &wantErr{status: 200, message: "Tier_NotFound"})
+	checkErr(t, err, &stub.WantErr{Status: 200, Message: "Tier_NotFound"})
 	// An update of a customer the service does not have.
 	_, err = apply(t, c, change(engine.ActionUpdate, "nobody", fields("name", "N"), nil, "name"))
-	checkErr(t, err, &wantErr{status: 404, message: "Customer not found"})
+	checkErr(t, err, &stub.WantErr{Status: 404, Message: "Customer not found"})
 	// A disable.
 	sim.Edit("1001", false, func(c *Customer) { c.IsEnabled = true })
 	if _, err := apply(t, c, change(engine.ActionDisable, "1001", fields("enabled", false), nil, "enabled")); err != nil {
@@ -112,7 +113,7 @@ func TestClientAgainstSim(t *testing.T) {
 	// Wrong credentials.
 	bad := simClient(t, sim, "other", "creds")
 	_, err = apply(t, bad, change(engine.ActionUpdate, "1001", fields("name", "N"), nil, "name"))
-	checkErr(t, err, &wantErr{status: 401, message: "denied", fatal: true})
+	checkErr(t, err, &stub.WantErr{Status: 401, Message: "denied", Fatal: true})
 
 	// The log saw every request, with paths relative to the API root.
 	var paths []string

@@ -6,36 +6,16 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/reconcile-dev/reconcile/engine"
+	"github.com/reconcile-dev/reconcile/providers/internal/stub"
 )
 
 var _ engine.Provider = (*Client)(nil)
 
-// fields builds sorted engine.Fields from name, value pairs (nil is null).
-func fields(kv ...any) engine.Fields {
-	var fs engine.Fields
-	for i := 0; i < len(kv); i += 2 {
-		v := engine.Null()
-		if s, ok := kv[i+1].(string); ok {
-			v = engine.String(s)
-		}
-		fs = fs.Set(kv[i].(string), v)
-	}
-	return fs
-}
+// fields and change build test inputs (stub.Fields, stub.Change).
+var fields = stub.Fields
 
 func change(action engine.Action, id string, desired, params, ids engine.Fields, changed ...string) *engine.Change {
-	ch := &engine.Change{Address: Name + "/" + id, Provider: Name, ID: id, Action: action, IDs: ids,
-		Desired: &engine.Resource{Provider: Name, ID: id, Fields: desired, Params: params}}
-	if action == engine.ActionCreate && changed == nil {
-		for _, f := range desired {
-			changed = append(changed, f.Name)
-		}
-	}
-	for _, n := range changed {
-		v, _ := desired.Get(n)
-		ch.Fields = append(ch.Fields, engine.FieldChange{Name: n, After: v})
-	}
-	return ch
+	return stub.Change(Name, action, id, desired, params, ids, changed...)
 }
 
 func newTestClient(t *testing.T, base string) *Client {

@@ -85,33 +85,10 @@ func checkRequests(t *testing.T, got []stub.Request, wants ...want) {
 	}
 }
 
-type wantErr struct {
-	status     int
-	message    string
-	retryable  bool
-	fatal      bool
-	retryAfter time.Duration
-}
-
-func checkErr(t *testing.T, err error, want *wantErr) {
+// checkErr checks err against want (stub.CheckErr), and that it shows no credential.
+func checkErr(t *testing.T, err error, want *stub.WantErr) {
 	t.Helper()
-	if want == nil {
-		if err != nil {
-			t.Fatalf("error = %v, want none", err)
-		}
-		return
-	}
-	var ce *engine.CallError
-	if !errors.As(err, &ce) {
-		t.Fatalf("error = %v (%T), want a *engine.CallError", err, err)
-	}
-	if ce.Status != want.status || ce.Retryable != want.retryable || ce.Fatal != want.fatal || ce.RetryAfter != want.retryAfter ||
-		!strings.Contains(ce.Message, want.message) {
-		t.Errorf("error = %+v, want %+v", ce, want)
-	}
-	if strings.Contains(err.Error(), secretToken) {
-		t.Errorf("error leaks the token: %v", err)
-	}
+	stub.CheckErr(t, err, want, secretToken)
 }
 
 // john is the customer of the SDK fixtures, as a manifest would declare it.
@@ -135,7 +112,7 @@ func TestDo(t *testing.T) {
 		replies []stub.Reply
 		want    []want
 		out     engine.Outcome
-		err     *wantErr
+		err     *stub.WantErr
 	}{
 		{name: "create is a PUT by id", ch: create,
 			replies: []stub.Reply{{Body: vector(t, "update.json")}},
@@ -153,7 +130,7 @@ func TestDo(t *testing.T) {
 		{name: "update answered 404 makes no POST", ch: update,
 			replies: []stub.Reply{{Status: 404, Body: vector(t, "not_found.json")}},
 			want:    []want{{"PUT", "/customers/" + gidJohn, johnJSON}},
-			err:     &wantErr{status: 404, message: "Customer not found"}},
+			err:     &stub.WantErr{Status: 404, Message: "Customer not found"}},
 		{name: "409, same customer: adopted", ch: create,
 			replies: []stub.Reply{{Status: 404, Body: vector(t, "not_found.json")}, {Status: 409, Body: vector(t, "conflict.json")}, {Body: vector(t, "get.json")}},
 			want:    []want{{"PUT", "/customers/100001", johnJSON}, {"POST", "/customers", johnJSON}, {"GET", "/customers/100001", ""}},
@@ -170,39 +147,39 @@ func TestDo(t *testing.T) {
 				{Status: 404, Body: vector(t, "not_found.json")}},
 			want: []want{{"PUT", "/customers/555", strings.Replace(johnJSON, "100001", "555", 1)}, {"POST", "/customers", strings.Replace(johnJSON, "100001", "555", 1)},
 				{"GET", "/customers/555", ""}},
-			err: &wantErr{status: 409, message: "Customer already registered: the VAT number belongs to another customer, gid " + gidJohn}},
+			err: &stub.WantErr{Status: 409, Message: "Customer already registered: the VAT number belongs to another customer, gid " + gidJohn}},
 		{name: "401 is fatal", ch: update,
 			replies: []stub.Reply{{Status: 401, Body: vector(t, "unauthorized.json")}},
 			want:    []want{{"PUT", "/customers/" + gidJohn, johnJSON}},
-			err:     &wantErr{status: 401, message: "Credentials are required to access this resource", fatal: true}},
+			err:     &stub.WantErr{Status: 401, Message: "Credentials are required to access this resource", Fatal: true}},
 		{name: "403 is fatal", ch: update,
 			replies: []stub.Reply{{Status: 403, Body: `{"code":"403","message":"Forbidden"}`}},
 			want:    []want{{"PUT", "/customers/" + gidJohn, johnJSON}},
-			err:     &wantErr{status: 403, message: "Forbidden", fatal: true}},
+			err:     &stub.WantErr{Status: 403, Message: "Forbidden", Fatal: true}},
 		{name: "422", ch: update,
 			replies: []stub.Reply{{Status: 422, Body: vector(t, "unprocessable.json")}},
 			want:    []want{{"PUT", "/customers/" + gidJohn, johnJSON}},
-			err:     &wantErr{status: 422, message: "Unprocessable request"}},
+			err:     &stub.WantErr{Status: 422, Message: "Unprocessable request"}},
 		{name: "400 with a string code", ch: update,
 			replies: []stub.Reply{{Status: 400, Body: `{"code":"400","message":"Invalid JSON"}`}},
 			want:    []want{{"PUT", "/customers/" + gidJohn, johnJSON}},
-			err:     &wantErr{status: 400, message: "Invalid JSON"}},
+			err:     &stub.WantErr{Status: 400, Message: "Invalid JSON"}},
 		{name: "429 with an HTTP-date Retry-After", ch: update,
 			replies: []stub.Reply{{Status: 429, Header: map[string]string{"Retry-After": time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)}, Body: `{}`}},
 			want:    []want{{"PUT", "/customers/" + gidJohn, johnJSON}},
-			err:     &wantErr{status: 429, retryable: true, retryAfter: -1}},
+			err:     &stub.WantErr{Status: 429, Retryable: true, RetryAfter: -1}},
 		{name: "503 on the POST fallback", ch: create,
 			replies: []stub.Reply{{Status: 404, Body: vector(t, "not_found.json")}, {Status: 503, Body: "Service Unavailable"}},
 			want:    []want{{"PUT", "/customers/100001", johnJSON}, {"POST", "/customers", johnJSON}},
-			err:     &wantErr{status: 503, message: "Service Unavailable", retryable: true}},
+			err:     &stub.WantErr{Status: 503, Message: "Service Unavailable", Retryable: true}},
 		{name: "non-JSON 200", ch: update,
 			replies: []stub.Reply{{Body: `<html>ok</html>`}},
 			want:    []want{{"PUT", "/customers/" + gidJohn, johnJSON}},
-			err:     &wantErr{status: 200, message: "unreadable answer"}},
+			err:     &stub.WantErr{Status: 200, Message: "unreadable answer"}},
 		{name: "a JSON array is not a customer", ch: update,
 			replies: []stub.Reply{{Body: vector(t, "find.json")}},
 			want:    []want{{"PUT", "/customers/" + gidJohn, johnJSON}},
-			err:     &wantErr{status: 200, message: "unreadable answer"}},
+			err:     &stub.WantErr{Status: 200, Message: "unreadable answer"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -213,10 +190,10 @@ func TestDo(t *testing.T) {
 				t.Fatalf("Calls = %v", calls)
 			}
 			got, err := c.Do(context.Background(), tt.ch, calls[0])
-			if tt.err != nil && tt.err.retryAfter < 0 {
+			if tt.err != nil && tt.err.RetryAfter < 0 {
 				var ce *engine.CallError
 				if errors.As(err, &ce) && ce.RetryAfter > 59*time.Minute && ce.RetryAfter <= time.Hour {
-					tt.err.retryAfter = ce.RetryAfter
+					tt.err.RetryAfter = ce.RetryAfter
 				}
 			}
 			checkErr(t, err, tt.err)
@@ -264,6 +241,6 @@ func TestRead(t *testing.T) {
 	t.Run("unauthorized", func(t *testing.T) {
 		srv := stub.New(t, stub.Reply{Status: 401, Body: vector(t, "unauthorized.json")})
 		_, err := stubClient(t, srv, 0).Read(context.Background(), res, nil)
-		checkErr(t, err, &wantErr{status: 401, message: "Credentials are required", fatal: true})
+		checkErr(t, err, &stub.WantErr{Status: 401, Message: "Credentials are required", Fatal: true})
 	})
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/reconcile-dev/reconcile/engine"
+	"github.com/reconcile-dev/reconcile/providers/internal/stub"
 )
 
 func simClient(t *testing.T, sim *Sim, token string) *Client {
@@ -72,7 +73,7 @@ func TestClientAgainstSim(t *testing.T) {
 	}
 	// Another customer with the same VAT: the create fails naming the gid.
 	_, err = do(t, c, change(engine.ActionCreate, "200002", john.Clone().Set("name", engine.String("Other")), nil, nil))
-	checkErr(t, err, &wantErr{status: 409, message: "gid " + gid.S})
+	checkErr(t, err, &stub.WantErr{Status: 409, Message: "gid " + gid.S})
 	// A create whose path gid is stale: PUT 404, POST 409, read by
 	// externalId, same customer: adopted and updated.
 	moved := john.Clone().Set("city", engine.String("Faro"))
@@ -88,15 +89,15 @@ func TestClientAgainstSim(t *testing.T) {
 	}
 	// An update of a missing customer.
 	_, err = do(t, c, change(engine.ActionUpdate, "404", fields("name", "N", "country", "PT"), nil, nil, "name"))
-	checkErr(t, err, &wantErr{status: 404, message: "Customer not found"})
+	checkErr(t, err, &stub.WantErr{Status: 404, Message: "Customer not found"})
 	// Validation.
 	_, err = do(t, c, change(engine.ActionCreate, "300003", fields("name", "N", "vat_number", "X1", "country", "Portugal"), nil, nil))
-	checkErr(t, err, &wantErr{status: 422, message: "Unprocessable request"})
+	checkErr(t, err, &stub.WantErr{Status: 422, Message: "Unprocessable request"})
 	_, err = do(t, c, change(engine.ActionCreate, "300003", fields("name", "N", "country", "PT"), nil, nil))
-	checkErr(t, err, &wantErr{status: 422, message: "vatNumber is mandatory"})
+	checkErr(t, err, &stub.WantErr{Status: 422, Message: "vatNumber is mandatory"})
 	// Wrong token.
 	_, err = do(t, simClient(t, sim, "nope"), change(engine.ActionUpdate, "100001", john, nil, nil, "name"))
-	checkErr(t, err, &wantErr{status: 401, message: "Credentials are required to access this resource", fatal: true})
+	checkErr(t, err, &stub.WantErr{Status: 401, Message: "Credentials are required to access this resource", Fatal: true})
 }
 
 func TestSimAdminEditAndSnapshot(t *testing.T) {

@@ -7,7 +7,6 @@ import (
 	"io"
 	"mime"
 	"mime/multipart"
-	"strings"
 	"testing"
 	"time"
 
@@ -85,33 +84,10 @@ func checkRequests(t *testing.T, got []stub.Request, wants ...want) {
 	}
 }
 
-type wantErr struct {
-	status     int
-	message    string
-	retryable  bool
-	fatal      bool
-	retryAfter time.Duration
-}
-
-func checkErr(t *testing.T, err error, want *wantErr) {
+// checkErr checks err against want (stub.CheckErr), and that it shows no credential.
+func checkErr(t *testing.T, err error, want *stub.WantErr) {
 	t.Helper()
-	if want == nil {
-		if err != nil {
-			t.Fatalf("error = %v, want none", err)
-		}
-		return
-	}
-	var ce *engine.CallError
-	if !errors.As(err, &ce) {
-		t.Fatalf("error = %v (%T), want a *engine.CallError", err, err)
-	}
-	if ce.Status != want.status || ce.Retryable != want.retryable || ce.Fatal != want.fatal || ce.RetryAfter != want.retryAfter ||
-		!strings.Contains(ce.Message, want.message) {
-		t.Errorf("error = %+v, want %+v", ce, want)
-	}
-	if strings.Contains(err.Error(), secretToken) {
-		t.Errorf("error leaks the token: %v", err)
-	}
+	stub.CheckErr(t, err, want, secretToken)
 }
 
 const okBody = `{"error":false,"message":"Cliente atualizado com sucesso","success":true}`
@@ -134,7 +110,7 @@ func TestDo(t *testing.T) {
 		replies []stub.Reply
 		want    []want
 		out     engine.Outcome
-		err     *wantErr
+		err     *stub.WantErr
 	}{
 		{name: "update sends only the changed fields", ch: update, replies: []stub.Reply{{Body: okBody}},
 			want: []want{{"POST", "/v2.0/customer/update", "", updateForm}}, out: internal},
@@ -153,43 +129,43 @@ func TestDo(t *testing.T) {
 		{name: "update answered 404 makes no customer/new", ch: update,
 			replies: []stub.Reply{{Status: 404, Body: `{"error":true,"message":"Cliente não encontrado"}`}},
 			want:    []want{{"POST", "/v2.0/customer/update", "", updateForm}},
-			err:     &wantErr{status: 404, message: "Cliente não encontrado"}},
+			err:     &stub.WantErr{Status: 404, Message: "Cliente não encontrado"}},
 		{name: "error true in a 200 is a failure", ch: update,
 			replies: []stub.Reply{{Body: `{"error":true,"message":"O campo phone excede 20 caracteres"}`}},
 			want:    []want{{"POST", "/v2.0/customer/update", "", updateForm}},
-			err:     &wantErr{status: 200, message: "excede 20 caracteres"}},
+			err:     &stub.WantErr{Status: 200, Message: "excede 20 caracteres"}},
 		{name: "error as a string", ch: update,
 			replies: []stub.Reply{{Body: `{"error":"1","message":"falhou"}`}},
 			want:    []want{{"POST", "/v2.0/customer/update", "", updateForm}},
-			err:     &wantErr{status: 200, message: "falhou"}},
+			err:     &stub.WantErr{Status: 200, Message: "falhou"}},
 		{name: "customer/new refused", ch: create,
 			replies: []stub.Reply{{Status: 404, Body: `{"error":true,"message":"Cliente não encontrado"}`}, {Body: `{"error":true,"message":"Cliente já cadastrado"}`}},
 			want:    []want{{"POST", "/v2.0/customer/update", "", createForm}, {"POST", "/v2.0/customer/new", "", newForm}},
-			err:     &wantErr{status: 200, message: "Cliente já cadastrado"}},
+			err:     &stub.WantErr{Status: 200, Message: "Cliente já cadastrado"}},
 		{name: "429 is retryable", ch: update,
 			replies: []stub.Reply{{Status: 429, Body: `{"error":true,"message":"Too Many Requests"}`}},
 			want:    []want{{"POST", "/v2.0/customer/update", "", updateForm}},
-			err:     &wantErr{status: 429, message: "Too Many Requests", retryable: true}},
+			err:     &stub.WantErr{Status: 429, Message: "Too Many Requests", Retryable: true}},
 		{name: "429 with Retry-After", ch: update,
 			replies: []stub.Reply{{Status: 429, Header: map[string]string{"Retry-After": "2"}, Body: ``}},
 			want:    []want{{"POST", "/v2.0/customer/update", "", updateForm}},
-			err:     &wantErr{status: 429, retryable: true, retryAfter: 2 * time.Second}},
+			err:     &stub.WantErr{Status: 429, Retryable: true, RetryAfter: 2 * time.Second}},
 		{name: "401 is fatal", ch: update,
 			replies: []stub.Reply{{Status: 401, Body: `{"error":true,"message":"Token inválido"}`}},
 			want:    []want{{"POST", "/v2.0/customer/update", "", updateForm}},
-			err:     &wantErr{status: 401, message: "Token inválido", fatal: true}},
+			err:     &stub.WantErr{Status: 401, Message: "Token inválido", Fatal: true}},
 		{name: "403 is fatal", ch: update,
 			replies: []stub.Reply{{Status: 403, Body: `{"error":true,"message":"Recurso não disponível"}`}},
 			want:    []want{{"POST", "/v2.0/customer/update", "", updateForm}},
-			err:     &wantErr{status: 403, message: "Recurso não disponível", fatal: true}},
+			err:     &stub.WantErr{Status: 403, Message: "Recurso não disponível", Fatal: true}},
 		{name: "500 is retryable", ch: update,
 			replies: []stub.Reply{{Status: 500, Body: `oops`}},
 			want:    []want{{"POST", "/v2.0/customer/update", "", updateForm}},
-			err:     &wantErr{status: 500, message: "oops", retryable: true}},
+			err:     &stub.WantErr{Status: 500, Message: "oops", Retryable: true}},
 		{name: "malformed JSON", ch: update,
 			replies: []stub.Reply{{Body: `{"error":false,`}},
 			want:    []want{{"POST", "/v2.0/customer/update", "", updateForm}},
-			err:     &wantErr{status: 200, message: "unreadable answer"}},
+			err:     &stub.WantErr{Status: 200, Message: "unreadable answer"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -254,11 +230,11 @@ func TestRead(t *testing.T) {
 	t.Run("error in a 200", func(t *testing.T) {
 		srv := stub.New(t, stub.Reply{Body: `{"error":true,"message":"Falha"}`})
 		_, err := stubClient(t, srv, 0).Read(context.Background(), res, nil)
-		checkErr(t, err, &wantErr{status: 200, message: "Falha"})
+		checkErr(t, err, &stub.WantErr{Status: 200, Message: "Falha"})
 	})
 	t.Run("no data", func(t *testing.T) {
 		srv := stub.New(t, stub.Reply{Body: `{"error":false,"data":null}`})
 		_, err := stubClient(t, srv, 0).Read(context.Background(), res, nil)
-		checkErr(t, err, &wantErr{status: 200, message: "no customer data"})
+		checkErr(t, err, &stub.WantErr{Status: 200, Message: "no customer data"})
 	})
 }

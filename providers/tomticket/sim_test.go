@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/reconcile-dev/reconcile/engine"
+	"github.com/reconcile-dev/reconcile/providers/internal/stub"
 )
 
 func simClient(t *testing.T, sim *Sim, token string) *Client {
@@ -94,18 +95,18 @@ func TestClientAgainstSim(t *testing.T) {
 	}
 	// Validation failures come as error: true in a 200.
 	_, err = do(t, c, change(engine.ActionUpdate, "1002", fields("phone", strings.Repeat("9", 21)), nil, nil, "phone"))
-	checkErr(t, err, &wantErr{status: 200, message: "excede o tamanho máximo de 20"})
+	checkErr(t, err, &stub.WantErr{Status: 200, Message: "excede o tamanho máximo de 20"})
 	_, err = do(t, c, change(engine.ActionUpdate, "1002", fields("language", "fr"), nil, nil, "language"))
-	checkErr(t, err, &wantErr{status: 200, message: "Idioma inválido"})
+	checkErr(t, err, &stub.WantErr{Status: 200, Message: "Idioma inválido"})
 	// An update of a missing customer.
 	_, err = do(t, c, change(engine.ActionUpdate, "404", fields("name", "N"), nil, nil, "name"))
-	checkErr(t, err, &wantErr{status: 404, message: "Cliente não encontrado"})
+	checkErr(t, err, &stub.WantErr{Status: 404, Message: "Cliente não encontrado"})
 	// A create that customer/new refuses.
 	_, err = do(t, c, change(engine.ActionCreate, "x@example.com", fields("name", "X", "email", "j@example.com"), nil, nil))
-	checkErr(t, err, &wantErr{status: 200, message: "já está em uso"})
+	checkErr(t, err, &stub.WantErr{Status: 200, Message: "já está em uso"})
 	// Wrong token.
 	_, err = do(t, simClient(t, sim, "nope"), change(engine.ActionUpdate, "1002", all, nil, nil, "name"))
-	checkErr(t, err, &wantErr{status: 401, message: "Token inválido", fatal: true})
+	checkErr(t, err, &stub.WantErr{Status: 401, Message: "Token inválido", Fatal: true})
 }
 
 func TestClientAgainstSimRateLimit(t *testing.T) {
