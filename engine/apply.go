@@ -24,6 +24,8 @@ const (
 
 // ApplyOptions shapes an apply.
 type ApplyOptions struct {
+	// Registry is the set of services (default: the plan's).
+	Registry *Registry
 	// Providers makes the calls; every provider a change names must be here.
 	Providers map[string]Provider
 	// Configs holds each provider's settings (rate, concurrency, retries,
@@ -108,18 +110,24 @@ func Apply(ctx context.Context, p *Plan, opts ApplyOptions) (*Result, error) {
 	if opts.Recorder == nil {
 		return nil, errors.New("apply: no recorder")
 	}
+	if opts.Registry == nil {
+		opts.Registry = p.Registry
+	}
+	if opts.Registry == nil {
+		return nil, errors.New("apply: no registry")
+	}
 	res := &Result{Items: make([]*Item, len(p.Changes))}
 	byProvider := map[string][]int{}
 	for i, ch := range p.Changes {
 		res.Items[i] = &Item{Change: ch}
 		byProvider[ch.Provider] = append(byProvider[ch.Provider], i)
-		if len(ch.Calls) > 0 && opts.Providers[ch.Provider] == nil {
+		if !opts.Registry.Has(ch.Provider) || len(ch.Calls) > 0 && opts.Providers[ch.Provider] == nil {
 			return nil, fmt.Errorf("apply: no provider %q", ch.Provider)
 		}
 	}
 	a := &applier{opts: opts, res: res, global: make(chan struct{}, opts.Parallelism)}
 	var wg sync.WaitGroup
-	for _, name := range ProviderNames {
+	for _, name := range opts.Registry.Names() {
 		idx := byProvider[name]
 		if len(idx) == 0 {
 			continue
@@ -194,13 +202,10 @@ type providerRun struct {
 }
 
 func newProviderRun(name string, opts ApplyOptions, idx []int) *providerRun {
-	cfg, ok := opts.Configs[name]
-	if !ok {
-		cfg = DefaultProviderConfig(name)
-	}
+	cfg := opts.Registry.Config(opts.Configs, name)
 	lim := opts.Limiters[name]
 	if lim == nil {
-		lim = NewLimiter(name, cfg)
+		lim = opts.Registry.Service(name).NewLimiter(cfg)
 	}
 	return &providerRun{name: name, cfg: cfg, lim: lim, prov: opts.Providers[name], idx: idx, probe: make(chan struct{}, 1)}
 }

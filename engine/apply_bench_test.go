@@ -9,12 +9,13 @@ import (
 
 	"github.com/reconcile-dev/reconcile/engine"
 	"github.com/reconcile-dev/reconcile/engine/state"
+	"github.com/reconcile-dev/reconcile/providers/registry"
 )
 
 // noopProvider answers every call at once with success: apply's own ceiling.
 type noopProvider struct{}
 
-func (noopProvider) Name() string { return engine.BonifiQ }
+func (noopProvider) Name() string { return "bonifiq" }
 func (noopProvider) Ready() error { return nil }
 func (noopProvider) Calls(ch *engine.Change) []engine.Call {
 	return []engine.Call{{Method: "POST", Path: "/v1/pvt/Customer/upsert", Op: "upsert", Fields: ch.Changed()}}
@@ -66,18 +67,18 @@ func BenchmarkApplyNoopProvider(b *testing.B) {
 			p := &engine.Plan{}
 			for i := range n {
 				id := fmt.Sprintf("b%07d", i)
-				r := &engine.Resource{Provider: engine.BonifiQ, ID: id, Fields: engine.Fields{
+				r := &engine.Resource{Provider: "bonifiq", ID: id, Fields: engine.Fields{
 					{Name: "email", Value: engine.String(id + "@example.com")},
 					{Name: "name", Value: engine.String("Customer " + id)},
 				}}
-				ch := &engine.Change{Address: r.Address(), Provider: engine.BonifiQ, ID: id, Action: engine.ActionCreate, Desired: r}
+				ch := &engine.Change{Address: r.Address(), Provider: "bonifiq", ID: id, Action: engine.ActionCreate, Desired: r}
 				for _, f := range r.Fields {
 					ch.Fields = append(ch.Fields, engine.FieldChange{Name: f.Name, After: f.Value})
 				}
 				ch.Calls = prov.Calls(ch)
 				p.Changes = append(p.Changes, ch)
 			}
-			cfg := engine.DefaultProviderConfig(engine.BonifiQ)
+			cfg := registry.Default().DefaultConfig("bonifiq")
 			cfg.RateLimit, cfg.Burst, cfg.Concurrency = 1e9, 64, tc.concurrency
 			dir := b.TempDir()
 			ctx := context.Background()
@@ -96,8 +97,8 @@ func BenchmarkApplyNoopProvider(b *testing.B) {
 					b.Fatal(err)
 				}
 				res, err := engine.Apply(ctx, p, engine.ApplyOptions{
-					Providers:   map[string]engine.Provider{engine.BonifiQ: prov},
-					Configs:     map[string]engine.ProviderConfig{engine.BonifiQ: cfg},
+					Providers:   map[string]engine.Provider{"bonifiq": prov},
+					Configs:     map[string]engine.ProviderConfig{"bonifiq": cfg},
 					Parallelism: tc.parallelism,
 					Recorder:    &journalRecorder{j: j, st: st},
 				})

@@ -59,7 +59,7 @@ func (m *memRecorder) Record(r Record) error {
 
 // changes makes n updates of provider prov, each changing the given fields.
 func changes(prov string, n int, fields ...string) *Plan {
-	p := &Plan{}
+	p := &Plan{Registry: testReg}
 	for i := range n {
 		id := string(rune('a'+i%26)) + string(rune('a'+i/26%26)) + string(rune('a'+i/676))
 		ch := &Change{Address: prov + "/" + id, Provider: prov, ID: id, Action: ActionUpdate, Desired: &Resource{Provider: prov, ID: id}}
@@ -97,7 +97,7 @@ func TestTomTicketWindowNeverExceededAndWellUsed(t *testing.T) {
 		p := changes(TomTicket, 60, "name")
 		planCalls(p, prov)
 		start := time.Now()
-		res, err := Apply(context.Background(), p, ApplyOptions{
+		res, err := Apply(context.Background(), p, ApplyOptions{Registry: testReg,
 			Providers: map[string]Provider{TomTicket: prov},
 			Configs:   map[string]ProviderConfig{TomTicket: {RateLimit: 3, Burst: 1, Concurrency: 8, MaxRetries: 5, Timeout: time.Second}},
 			Recorder:  &memRecorder{},
@@ -121,7 +121,7 @@ func TestTokenBucketRateNeverExceeded(t *testing.T) {
 		prov := &scriptedProvider{name: BonifiQ}
 		p := changes(BonifiQ, 100, "name", "email")
 		planCalls(p, prov)
-		_, err := Apply(context.Background(), p, ApplyOptions{
+		_, err := Apply(context.Background(), p, ApplyOptions{Registry: testReg,
 			Providers: map[string]Provider{BonifiQ: prov},
 			Configs:   map[string]ProviderConfig{BonifiQ: {RateLimit: 20, Burst: 1, Concurrency: 16, MaxRetries: 5, Timeout: time.Second}},
 			Recorder:  &memRecorder{},
@@ -154,7 +154,7 @@ func TestRetryAfterHonouredAndBackoffGrows(t *testing.T) {
 		planCalls(p, prov)
 		var retries []Event
 		var mu sync.Mutex
-		res, err := Apply(context.Background(), p, ApplyOptions{
+		res, err := Apply(context.Background(), p, ApplyOptions{Registry: testReg,
 			Providers:      map[string]Provider{BonifiQ: prov},
 			Configs:        map[string]ProviderConfig{BonifiQ: {RateLimit: 1000, Burst: 1, Concurrency: 1, MaxRetries: 5, Timeout: time.Second}},
 			Recorder:       &memRecorder{},
@@ -198,7 +198,7 @@ func TestRetriesStopAtMaxRetries(t *testing.T) {
 		}}
 		p := changes(BonifiQ, 1, "name")
 		planCalls(p, prov)
-		res, _ := Apply(context.Background(), p, ApplyOptions{
+		res, _ := Apply(context.Background(), p, ApplyOptions{Registry: testReg,
 			Providers: map[string]Provider{BonifiQ: prov},
 			Configs:   map[string]ProviderConfig{BonifiQ: {RateLimit: 100, Burst: 1, Concurrency: 1, MaxRetries: 3, Timeout: time.Second}},
 			Recorder:  &memRecorder{},
@@ -263,7 +263,7 @@ func TestFatalErrorStopsOnlyThatProvider(t *testing.T) {
 		p2 := changes(TomTicket, 5, "name")
 		planCalls(p2, tt)
 		p.Changes = append(p.Changes, p2.Changes...)
-		res, err := Apply(context.Background(), p, ApplyOptions{
+		res, err := Apply(context.Background(), p, ApplyOptions{Registry: testReg,
 			Providers: map[string]Provider{BonifiQ: bq, TomTicket: tt},
 			Configs:   map[string]ProviderConfig{BonifiQ: {RateLimit: 100, Burst: 1, Concurrency: 8, MaxRetries: 5, Timeout: time.Second}},
 			Recorder:  &memRecorder{},
@@ -290,7 +290,7 @@ func TestFieldLevelRecording(t *testing.T) {
 	p := changes(BonifiQ, 1, "name", "tier.id")
 	planCalls(p, prov)
 	rec := &memRecorder{}
-	res, err := Apply(context.Background(), p, ApplyOptions{Providers: map[string]Provider{BonifiQ: prov}, Recorder: rec})
+	res, err := Apply(context.Background(), p, ApplyOptions{Registry: testReg, Providers: map[string]Provider{BonifiQ: prov}, Recorder: rec})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,7 +327,7 @@ func TestStopStartsNoNewCalls(t *testing.T) {
 		p := changes(BonifiQ, 50, "name")
 		planCalls(p, prov)
 		rec := &memRecorder{}
-		res, err := Apply(context.Background(), p, ApplyOptions{
+		res, err := Apply(context.Background(), p, ApplyOptions{Registry: testReg,
 			Providers: map[string]Provider{BonifiQ: prov},
 			Configs:   map[string]ProviderConfig{BonifiQ: {RateLimit: 1000, Burst: 1, Concurrency: 2, MaxRetries: 5, Timeout: time.Second}},
 			Recorder:  rec, Stop: stop,
@@ -348,7 +348,7 @@ func TestRecorderFailureStopsApply(t *testing.T) {
 	prov := &scriptedProvider{name: BonifiQ}
 	p := changes(BonifiQ, 10, "name")
 	planCalls(p, prov)
-	res, err := Apply(context.Background(), p, ApplyOptions{
+	res, err := Apply(context.Background(), p, ApplyOptions{Registry: testReg,
 		Providers: map[string]Provider{BonifiQ: prov},
 		Configs:   map[string]ProviderConfig{BonifiQ: {RateLimit: 1000, Burst: 1, Concurrency: 1, MaxRetries: 5, Timeout: time.Second}},
 		Recorder:  failingRecorder{},
@@ -386,7 +386,7 @@ func TestFallbackRequestsStayWithinTheWindow(t *testing.T) {
 		p := changes(TomTicket, 30, "name")
 		planCalls(p, prov)
 		start := time.Now()
-		res, err := Apply(context.Background(), p, ApplyOptions{
+		res, err := Apply(context.Background(), p, ApplyOptions{Registry: testReg,
 			Providers: map[string]Provider{TomTicket: prov},
 			Configs:   map[string]ProviderConfig{TomTicket: {RateLimit: 3, Burst: 1, Concurrency: 4, MaxRetries: 5, Timeout: time.Minute}},
 			Recorder:  &memRecorder{},
@@ -410,7 +410,7 @@ func TestUpdateOfALostCustomerSuggestsRefresh(t *testing.T) {
 	}}
 	p := changes(BonifiQ, 1, "name")
 	planCalls(p, prov)
-	res, err := Apply(context.Background(), p, ApplyOptions{Providers: map[string]Provider{BonifiQ: prov}, Recorder: &memRecorder{}})
+	res, err := Apply(context.Background(), p, ApplyOptions{Registry: testReg, Providers: map[string]Provider{BonifiQ: prov}, Recorder: &memRecorder{}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/reconcile-dev/reconcile/engine/enginetest"
 	"github.com/reconcile-dev/reconcile/engine/manifest"
 	"github.com/reconcile-dev/reconcile/engine/state"
+	"github.com/reconcile-dev/reconcile/providers/registry"
 )
 
 // benchInputs writes, once per size, a CSV of n customers managed in two
@@ -50,7 +51,7 @@ func BenchmarkLoadAndPlan(b *testing.B) {
 			}
 			b.ResetTimer()
 			for range b.N {
-				d, diags := manifest.Load([]string{csvPath})
+				d, diags := manifest.Load(registry.Default(), []string{csvPath})
 				if diags.HasErrors() {
 					b.Fatal(diags)
 				}

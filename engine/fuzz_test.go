@@ -33,14 +33,14 @@ func planSeeds(f *testing.F) [][]byte {
 	for _, n := range ProviderNames {
 		provs[n] = fuzzProvider{n}
 	}
-	cust := func(id string, managed uint8, line int32, fields ...Field) *Customer {
+	cust := func(id string, managed uint64, line int32, fields ...Field) *Customer {
 		fs := Fields(fields)
 		fs.Sort()
 		return &Customer{ID: id, Pos: Pos{File: "m.yaml", Line: line, Col: 7}, Fields: fs, Managed: managed}
 	}
 	bqCfg := DefaultProviderConfig(BonifiQ)
 	bqCfg.OnRemove = OnRemoveDisable
-	desired := &Desired{
+	desired := &Desired{Registry: testReg,
 		Customers: []*Customer{
 			cust("1001", 1|4, 3, Field{"name", String("Maria \"M\" <x> ção")}, Field{"email", String("m@example.com")},
 				Field{"bonifiq.tier.id", Int(3)}, Field{"bonifiq.enabled", Bool(true)}, Field{"bonifiq.status_reason", String("why")},
@@ -94,7 +94,7 @@ func FuzzReadPlanFile(f *testing.F) {
 		var err error
 		go func() {
 			defer close(done)
-			p, err = ReadPlanFile(bytes.NewReader(data))
+			p, err = ReadPlanFile(testReg, bytes.NewReader(data))
 		}()
 		select {
 		case <-done:
@@ -117,11 +117,11 @@ func FuzzReadPlanFile(f *testing.F) {
 		if err := WritePlanJSON(&b, p, true); err != nil {
 			t.Fatalf("ReadPlanFile accepts %q, but WritePlanJSON fails: %v", data, err)
 		}
-		again, err := ReadPlanFile(bytes.NewReader(b.Bytes()))
+		again, err := ReadPlanFile(testReg, bytes.NewReader(b.Bytes()))
 		if err != nil {
 			t.Fatalf("ReadPlanFile accepts %q, but not what WritePlanJSON makes of it: %v\n%s", data, err, b.Bytes())
 		}
-		if diff := cmp.Diff(p, again, cmpopts.EquateEmpty()); diff != "" {
+		if diff := cmp.Diff(p, again, cmpopts.EquateEmpty(), cmp.Comparer(func(a, b *Registry) bool { return a == b })); diff != "" {
 			t.Fatalf("%q: the plan changes once written and read back (-read +again):\n%s", data, diff)
 		}
 	})

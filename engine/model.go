@@ -60,90 +60,9 @@ type Customer struct {
 	Pos Pos
 	// Fields holds every managed key except id, by manifest path, sorted.
 	Fields Fields
-	// Managed has bit i set when the record is managed in ProviderNames[i].
-	Managed uint8
-}
-
-// ManagedIn reports whether c is managed in provider p.
-func (c *Customer) ManagedIn(p string) bool {
-	i := ProviderIndex(p)
-	return i >= 0 && c.Managed&(1<<i) != 0
-}
-
-// Resource projects c onto provider p: the fields p receives, by their names
-// inside p, split into diffed fields and parameters.
-func (c *Customer) Resource(p string) *Resource {
-	r := &Resource{}
-	c.project(p, r)
-	return r
-}
-
-// project fills r with c's projection onto provider p.
-func (c *Customer) project(p string, r *Resource) {
-	*r = Resource{Provider: p, ID: c.ID, Source: c.Pos}
-	// One pass into stack buffers, then one exact allocation each: plans
-	// project millions of customers.
-	var fbuf, pbuf [32]Field
-	fields, params := fbuf[:0], pbuf[:0]
-	for _, f := range c.Fields {
-		switch info := projection(f.Name, p); {
-		case info.name == "":
-		case info.param:
-			params = append(params, Field{Name: info.name, Value: f.Value})
-		default:
-			fields = append(fields, Field{Name: info.name, Value: f.Value})
-		}
-	}
-	r.Fields = append(make(Fields, 0, len(fields)), fields...)
-	if len(params) > 0 {
-		r.Params = append(make(Fields, 0, len(params)), params...)
-	}
-	r.Fields.Sort()
-	r.Params.Sort()
-}
-
-// fieldInfo is what a manifest path means inside one provider.
-type fieldInfo struct {
-	name  string // "" when the path does not reach the provider
-	param bool
-}
-
-// projections caches, per provider, what each fixed schema path means, so
-// that diffing millions of customers does no string work per field.
-var projections = func() [3]map[string]fieldInfo {
-	var out [3]map[string]fieldInfo
-	for i, p := range ProviderNames {
-		out[i] = map[string]fieldInfo{}
-		for _, k := range Schema {
-			if k.Prefix {
-				continue
-			}
-			name := FieldName(k.Path, p)
-			info := fieldInfo{name: name}
-			if name != "" {
-				if fk := FieldKey(p, name); fk == nil || fk.Param {
-					info.param = true
-				}
-			}
-			out[i][k.Path] = info
-		}
-	}
-	return out
-}()
-
-// projection returns what manifest path means inside provider p.
-func projection(path, p string) fieldInfo {
-	if i := ProviderIndex(p); i >= 0 {
-		if info, ok := projections[i][path]; ok {
-			return info
-		}
-	}
-	name := FieldName(path, p)
-	if name == "" {
-		return fieldInfo{}
-	}
-	k := FieldKey(p, name)
-	return fieldInfo{name: name, param: k == nil || k.Param}
+	// Managed has bit i set when the record is managed in the registry's
+	// service i (Registry.Index).
+	Managed uint64
 }
 
 // Resource is one customer in one provider, the unit plans and the state
@@ -199,17 +118,11 @@ type ProviderConfig struct {
 	Pos Pos
 }
 
-// DefaultProviderConfig returns the SPEC defaults for provider p.
-func DefaultProviderConfig(p string) ProviderConfig {
-	c := ProviderConfig{RateLimit: 5, Burst: 1, Concurrency: 4, MaxRetries: 5, Timeout: 30 * time.Second, OnRemove: OnRemoveForget}
-	if p == TomTicket {
-		c.RateLimit = 3
-	}
-	return c
-}
-
 // Desired is everything the manifests declare.
 type Desired struct {
+	// Registry is the set of services the manifests were read against: the
+	// customers' Managed bits are its indexes.
+	Registry *Registry
 	// Customers in manifest order (files in load order, rows in file order).
 	Customers []*Customer
 	// Providers holds the effective settings of every provider (defaults for

@@ -31,6 +31,7 @@ type PlanOptions struct {
 // every core: plans of a million customers are routine.
 func MakePlan(d *Desired, s *State, opts PlanOptions) (*Plan, Diagnostics) {
 	p := &Plan{
+		Registry:     d.Registry,
 		StateLineage: s.Lineage,
 		StateSerial:  s.Serial,
 		Providers:    d.Providers,
@@ -42,7 +43,7 @@ func MakePlan(d *Desired, s *State, opts PlanOptions) (*Plan, Diagnostics) {
 	var wg sync.WaitGroup
 	for w := range parts {
 		lo, hi := len(d.Customers)*w/workers, len(d.Customers)*(w+1)/workers
-		wg.Go(func() { parts[w].diff(d.Customers[lo:hi], s, opts) })
+		wg.Go(func() { parts[w].diff(d.Registry, d.Customers[lo:hi], s, opts) })
 	}
 	wg.Wait()
 	var diags Diagnostics
@@ -88,12 +89,13 @@ type planPart struct {
 	proj    projector
 }
 
-func (pt *planPart) diff(customers []*Customer, s *State, opts PlanOptions) {
+func (pt *planPart) diff(reg *Registry, customers []*Customer, s *State, opts PlanOptions) {
 	pt.targets = newMatcher(opts.Targets)
+	pt.proj.reg = reg
 	buf := make([]byte, 0, 64)
 	for _, c := range customers {
 		source := "" // FILE:LINE, made once for all of c's changes
-		for i, prov := range ProviderNames {
+		for i, prov := range reg.Names() {
 			if c.Managed&(1<<i) == 0 {
 				continue
 			}
@@ -107,7 +109,7 @@ func (pt *planPart) diff(customers []*Customer, s *State, opts PlanOptions) {
 			}
 			var ch *Change
 			if obs, ok := opts.Refresh[string(buf)]; ok && entry != nil {
-				ch = diffRefreshed(c, prov, entry, obs)
+				ch = diffRefreshed(reg, c, prov, entry, obs)
 			} else {
 				ch = diffCustomer(&pt.proj, c, prov, entry)
 			}
@@ -117,7 +119,7 @@ func (pt *planPart) diff(customers []*Customer, s *State, opts PlanOptions) {
 			}
 			if ch.Action == ActionCreate {
 				pt.sum.Create++
-				if missing := missingForCreate(ch.Desired); len(missing) > 0 {
+				if missing := missingForCreate(reg.Service(prov), ch.Desired); len(missing) > 0 {
 					pt.diags = append(pt.diags, Diagnostic{
 						Severity: Error, Pos: c.Pos,
 						Summary: fmt.Sprintf("%s: creating this customer needs %s", ch.Address, strings.Join(missing, ", ")),
@@ -150,7 +152,7 @@ func callsOf(provs map[string]Provider, ch *Change) []Call {
 // diffCustomer compares c's fields in prov with the state entry, and returns
 // nil when nothing differs. It allocates nothing for an unchanged customer.
 func diffCustomer(pj *projector, c *Customer, prov string, entry *Entry) *Change {
-	if entry != nil && !differs(c, prov, entry) {
+	if entry != nil && !differs(pj.reg, c, prov, entry) {
 		return nil
 	}
 	// The change and its desired resource in one allocation: plans hold
@@ -192,14 +194,14 @@ func diffCustomer(pj *projector, c *Customer, prov string, entry *Entry) *Change
 // fields it reads back, and against the state entry for the others. A value
 // the service holds that differs from the last applied one is drift. A
 // customer the service no longer has is planned as a create.
-func diffRefreshed(c *Customer, prov string, entry *Entry, obs ReadResult) *Change {
+func diffRefreshed(reg *Registry, c *Customer, prov string, entry *Entry, obs ReadResult) *Change {
 	if obs.NotFound {
-		ch := diffCustomer(&projector{}, c, prov, nil)
+		ch := diffCustomer(&projector{reg: reg}, c, prov, nil)
 		ch.Prior = entry.Digest() // the staleness check compares with the state
 		ch.IDs = entry.IDs
 		return ch
 	}
-	r := c.Resource(prov)
+	r := reg.Resource(c, prov)
 	var fields []FieldChange
 	for _, f := range r.Fields {
 		stateV, inState := entry.Fields.Get(f.Name)
@@ -237,9 +239,9 @@ func diffRefreshed(c *Customer, prov string, entry *Entry, obs ReadResult) *Chan
 }
 
 // differs reports whether any field c manages in prov differs from entry.
-func differs(c *Customer, prov string, entry *Entry) bool {
+func differs(reg *Registry, c *Customer, prov string, entry *Entry) bool {
 	for _, f := range c.Fields {
-		info := projection(f.Name, prov)
+		info := reg.projection(f.Name, prov)
 		if info.name == "" || info.param {
 			continue
 		}
@@ -250,16 +252,14 @@ func differs(c *Customer, prov string, entry *Entry) bool {
 	return false
 }
 
-// createNeeds lists what each service needs to create a customer (SPEC 3.1).
-var createNeeds = map[string][]string{
-	BonifiQ:            {"name"},
-	InvisibleCollector: {"name", "vat_number", "country"},
-	TomTicket:          {"name"},
-}
-
-func missingForCreate(r *Resource) []string {
+// missingForCreate lists what the service needs to create a customer
+// (Service.CreateNeeds) that r does not carry.
+func missingForCreate(svc *Service, r *Resource) []string {
+	if svc == nil {
+		return nil
+	}
 	var missing []string
-	for _, name := range createNeeds[r.Provider] {
+	for _, name := range svc.CreateNeeds {
 		if v, ok := r.Fields.Get(name); !ok || v.IsNull() {
 			missing = append(missing, name)
 		}
@@ -275,21 +275,23 @@ func removed(d *Desired, s *State, targets *matcher, sum *Summary) []*Change {
 	}
 	var out []*Change
 	for addr, e := range s.Resources {
-		if c := byID[e.ID]; c != nil && c.ManagedIn(e.Provider) {
+		if c := byID[e.ID]; c != nil && d.Registry.ManagedIn(c, e.Provider) {
 			continue
 		}
 		if !targets.match([]byte(addr)) {
 			continue
 		}
 		ch := &Change{Address: addr, Provider: e.Provider, ID: e.ID, Action: ActionForget, IDs: e.IDs, Prior: e.Digest()}
-		if cfg, ok := d.Providers[e.Provider]; ok && cfg.OnRemove == OnRemoveDisable && e.Provider == BonifiQ {
+		svc := d.Registry.Service(e.Provider)
+		if cfg, ok := d.Providers[e.Provider]; ok && cfg.OnRemove == OnRemoveDisable && svc != nil && svc.Disable != nil {
 			ch.Action = ActionDisable
-			fc := FieldChange{Name: "enabled", After: Bool(false)}
-			if v, ok := e.Fields.Get("enabled"); ok {
+			off := *svc.Disable
+			fc := FieldChange{Name: off.Name, After: off.Value}
+			if v, ok := e.Fields.Get(off.Name); ok {
 				fc.Before = &v
 			}
 			ch.Fields = []FieldChange{fc}
-			ch.Desired = &Resource{Provider: e.Provider, ID: e.ID, Fields: Fields{{Name: "enabled", Value: Bool(false)}}}
+			ch.Desired = &Resource{Provider: e.Provider, ID: e.ID, Fields: Fields{off}}
 			sum.Disable++
 		} else {
 			sum.Forget++
@@ -386,15 +388,12 @@ func (p *Plan) CallStats() []ProviderCalls {
 		counts[ch.Provider] += len(ch.Calls)
 	}
 	var out []ProviderCalls
-	for _, name := range ProviderNames {
+	for _, name := range p.Registry.Names() {
 		n := counts[name]
 		if n == 0 {
 			continue
 		}
-		cfg, ok := p.Providers[name]
-		if !ok {
-			cfg = DefaultProviderConfig(name)
-		}
+		cfg := p.Registry.Config(p.Providers, name)
 		pc := ProviderCalls{Provider: name, Calls: n, Rate: cfg.RateLimit}
 		if cfg.RateLimit > 0 {
 			pc.Duration = time.Duration(math.Ceil(float64(n) / cfg.RateLimit * float64(time.Second)))

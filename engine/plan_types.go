@@ -107,6 +107,8 @@ func (s Summary) Changes() int { return s.Create + s.Update + s.Disable + s.Forg
 
 // Plan is the diff between the manifests and the state.
 type Plan struct {
+	// Registry is the set of services the plan's addresses belong to.
+	Registry *Registry
 	// StateLineage and StateSerial identify the state the plan was made
 	// against; a saved plan is refused by a state of another lineage.
 	StateLineage string

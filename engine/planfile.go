@@ -174,6 +174,20 @@ func appendChangeJSON(b []byte, ch *Change, saved bool) []byte {
 		b = appendJSONString(b, c.Method)
 		b = append(b, `,"path":`...)
 		b = appendJSONString(b, c.Path)
+		if saved {
+			// A saved plan keeps what apply needs to make the call as
+			// planned: its operation and the fields it settles.
+			b = append(b, `,"op":`...)
+			b = appendJSONString(b, c.Op)
+			b = append(b, `,"fields":[`...)
+			for j, f := range c.Fields {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				b = appendJSONString(b, f)
+			}
+			b = append(b, ']')
+		}
 		b = append(b, '}')
 	}
 	b = append(b, ']')
@@ -202,9 +216,9 @@ func appendChangeJSON(b []byte, ch *Change, saved bool) []byte {
 // ErrPlanFile wraps every error about a saved plan that cannot be read.
 var ErrPlanFile = errors.New("saved plan cannot be read")
 
-// ReadPlanFile reads a plan saved with WritePlanJSON(saved=true). Calls
-// are not read: apply plans them again from each change, the same way.
-func ReadPlanFile(r io.Reader) (*Plan, error) {
+// ReadPlanFile reads a plan saved with WritePlanJSON(saved=true), calls
+// included, for the services of reg.
+func ReadPlanFile(reg *Registry, r io.Reader) (*Plan, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return nil, err
@@ -232,9 +246,9 @@ func ReadPlanFile(r io.Reader) (*Plan, error) {
 	if doc.Providers == nil {
 		return nil, fail("it was printed with -json, not saved with -out: plan again with -out FILE")
 	}
-	p := &Plan{StateLineage: doc.StateLineage, StateSerial: doc.StateSerial, Summary: doc.Summary, Targets: doc.Targets, Refreshed: doc.Refreshed, Providers: map[string]ProviderConfig{}}
+	p := &Plan{Registry: reg, StateLineage: doc.StateLineage, StateSerial: doc.StateSerial, Summary: doc.Summary, Targets: doc.Targets, Refreshed: doc.Refreshed, Providers: map[string]ProviderConfig{}}
 	for name, c := range doc.Providers {
-		if !IsProvider(name) {
+		if !reg.Has(name) {
 			return nil, fail("unknown provider %q", name)
 		}
 		d, err := time.ParseDuration(c.Timeout)
@@ -250,7 +264,7 @@ func ReadPlanFile(r io.Reader) (*Plan, error) {
 		}
 		ch := cd.Change
 		prov, id, ok := SplitAddress(ch.Address)
-		if !ok || prov != ch.Provider || id != ch.ID || !IsProvider(prov) {
+		if !ok || prov != ch.Provider || id != ch.ID || !reg.Has(prov) {
 			return nil, fail("changes[%d]: address %q does not match provider %q and id %q", i, ch.Address, ch.Provider, ch.ID)
 		}
 		if seen[ch.Address] {
@@ -274,7 +288,14 @@ func ReadPlanFile(r io.Reader) (*Plan, error) {
 		}
 		ch.IDs = cd.IDs
 		ch.Prior = cd.Prior
-		ch.Calls = nil
+		for j, call := range ch.Calls {
+			if call.Op == "" || call.Method == "" || call.Path == "" {
+				return nil, fail("changes[%d]: %s: call %d has no operation (a plan saved by an older reconcile): plan again with -out", i, ch.Address, j+1)
+			}
+		}
+		if ch.Calls == nil {
+			ch.Calls = []Call{}
+		}
 		if ch.Action == ActionCreate && ch.Desired != nil {
 			ch.Fields = nil // a create's fields are its desired ones (Change.FieldChanges)
 		}

@@ -8,11 +8,14 @@ import "slices"
 // which order) is worked out once per layout instead of once per customer.
 // A projector is not safe for concurrent use; each plan worker has its own.
 type projector struct {
-	last [3]struct {
-		names  []string // the customer field names the plan was made for
-		fields []projStep
-		params []projStep
-	}
+	reg  *Registry
+	last []projLayout // per service, by registry index
+}
+
+type projLayout struct {
+	names  []string // the customer field names the plan was made for
+	fields []projStep
+	params []projStep
 }
 
 // projStep takes the customer's field at index src, named name in the
@@ -25,10 +28,13 @@ type projStep struct {
 // project fills r with c's projection onto provider p, as Customer.project
 // does.
 func (pj *projector) project(c *Customer, p string, r *Resource) {
-	i := ProviderIndex(p)
+	i := pj.reg.Index(p)
 	if i < 0 {
-		c.project(p, r)
+		pj.reg.project(c, p, r)
 		return
+	}
+	if pj.last == nil {
+		pj.last = make([]projLayout, len(pj.reg.Names()))
 	}
 	l := &pj.last[i]
 	if !sameNames(l.names, c.Fields) {
@@ -36,7 +42,7 @@ func (pj *projector) project(c *Customer, p string, r *Resource) {
 		l.fields, l.params = l.fields[:0], l.params[:0]
 		for j, f := range c.Fields {
 			l.names = append(l.names, f.Name)
-			switch info := projection(f.Name, p); {
+			switch info := pj.reg.projection(f.Name, p); {
 			case info.name == "":
 			case info.param:
 				l.params = append(l.params, projStep{j, info.name})

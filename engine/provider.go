@@ -34,12 +34,13 @@ type Call struct {
 	Method string `json:"method"`
 	Path   string `json:"path"`
 	// Op names the call for the provider's Do and for messages:
-	// "upsert", "update", "changestatus", "changetier", "disable".
-	Op string `json:"-"`
+	// "upsert", "update", "changestatus", "changetier". Saved plans keep it
+	// (plan -json does not print it).
+	Op string `json:"op,omitempty"`
 	// Fields lists the change's fields this call settles: once it succeeds
 	// they are recorded in the state, so a later failure of another call of
 	// the same customer leaves only its own fields to do.
-	Fields []string `json:"-"`
+	Fields []string `json:"fields,omitempty"`
 }
 
 // Outcome is what a successful call returns.

@@ -120,8 +120,10 @@ func NewSlidingWindow(n int, per, margin time.Duration) Limiter {
 	return &window{adaptive: adaptive{max: float64(n), cur: float64(n)}, n: n, per: per, margin: margin}
 }
 
-// DefaultTomTicketMargin is the jitter margin of TomTicket's window.
-const DefaultTomTicketMargin = 50 * time.Millisecond
+// DefaultWindowMargin is the jitter margin of a sliding window's default
+// shape (Service.NewLimiter): network jitter must not let a call land inside
+// the previous second at the service.
+const DefaultWindowMargin = 50 * time.Millisecond
 
 func (w *window) Wait(ctx context.Context) error {
 	for {
@@ -174,13 +176,3 @@ func (unlimited) Wait(ctx context.Context) error { return ctx.Err() }
 func (unlimited) Slow()                          {}
 func (unlimited) Succeeded()                     {}
 func (unlimited) Rate() float64                  { return 0 }
-
-// NewLimiter returns the limiter a provider's settings ask for: TomTicket at
-// its default 3/s gets the strict sliding window; any other setting, a token
-// bucket.
-func NewLimiter(provider string, cfg ProviderConfig) Limiter {
-	if provider == TomTicket && cfg.Burst <= 1 && cfg.RateLimit == float64(int(cfg.RateLimit)) && cfg.RateLimit >= 1 {
-		return NewSlidingWindow(int(cfg.RateLimit), time.Second, DefaultTomTicketMargin)
-	}
-	return NewTokenBucket(cfg.RateLimit, cfg.Burst)
-}

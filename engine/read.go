@@ -34,6 +34,12 @@ func ReadAll(ctx context.Context, reqs []ReadRequest, opts ApplyOptions) []ReadR
 		opts.BackoffInitial = defaultBackoff
 	}
 	results := make([]ReadResult, len(reqs))
+	if opts.Registry == nil {
+		for i := range results {
+			results[i] = ReadResult{Address: reqs[i].Resource.Address(), Err: errors.New("read: no registry")}
+		}
+		return results
+	}
 	byProvider := map[string][]int{}
 	for i, r := range reqs {
 		results[i].Address = r.Resource.Address()
@@ -41,7 +47,7 @@ func ReadAll(ctx context.Context, reqs []ReadRequest, opts ApplyOptions) []ReadR
 	}
 	a := &applier{opts: opts, global: make(chan struct{}, opts.Parallelism)}
 	var wg sync.WaitGroup
-	for _, name := range ProviderNames {
+	for _, name := range opts.Registry.Names() {
 		idx := byProvider[name]
 		if len(idx) == 0 {
 			continue

@@ -37,7 +37,7 @@ func TestReadAllMakesOneReadPerCustomer(t *testing.T) {
 			}
 			reqs = append(reqs, ReadRequest{Resource: &Resource{Provider: BonifiQ, ID: id}})
 		}
-		res := ReadAll(context.Background(), reqs, ApplyOptions{
+		res := ReadAll(context.Background(), reqs, ApplyOptions{Registry: testReg,
 			Providers: map[string]Provider{BonifiQ: prov},
 			Configs:   map[string]ProviderConfig{BonifiQ: {RateLimit: 200, Burst: 1, Concurrency: 8, MaxRetries: 5, Timeout: time.Second}},
 		})
@@ -63,7 +63,7 @@ func TestReadAllMakesOneReadPerCustomer(t *testing.T) {
 
 func TestRefreshedPlan(t *testing.T) {
 	const bq = 1
-	desired := &Desired{Customers: []*Customer{
+	desired := &Desired{Registry: testReg, Customers: []*Customer{
 		customer("1", bq, Field{"name", String("Ana")}, Field{"email", String("ana@example.com")}, Field{"bonifiq.enabled", Bool(true)}, Field{"bonifiq.tier.id", Int(3)}),
 		customer("2", bq, Field{"name", String("Bia")}),
 		customer("3", bq, Field{"name", String("Caio")}),

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Kind says what a Value holds.
@@ -140,3 +143,37 @@ func appendJSONString(b []byte, s string) []byte {
 
 // AppendJSONString appends s to b as a JSON string (no HTML escaping).
 func AppendJSONString(b []byte, s string) []byte { return appendJSONString(b, s) }
+
+// ValidEmail is a plain check of an e-mail address: one @, a non-empty
+// local part, a domain with a dot and no empty labels, no spaces or control
+// characters.
+func ValidEmail(s string) bool {
+	at := -1
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c <= ' ' || c == 0x7f:
+			return false
+		case c >= utf8.RuneSelf:
+			ascii = false
+		case c == '@':
+			if at >= 0 {
+				return false
+			}
+			at = i
+		}
+	}
+	if !ascii {
+		for _, r := range s {
+			if unicode.IsSpace(r) || unicode.IsControl(r) || r == utf8.RuneError {
+				return false
+			}
+		}
+	}
+	if at <= 0 || at == len(s)-1 {
+		return false
+	}
+	d := s[at+1:]
+	return strings.IndexByte(d, '.') > 0 && d[len(d)-1] != '.' && !strings.Contains(d, "..")
+}

@@ -42,9 +42,8 @@ completes, so an interrupted apply loses nothing: run it again to finish.
 The first Ctrl-C starts no new calls, lets those in flight finish, saves and exits 1;
 a second Ctrl-C aborts at once (what completed is still recorded).
 
-Credentials come from the environment only: BONIFIQ_API_TOKEN and BONIFIQ_API_KEY,
-INVISIBLECOLLECTOR_API_TOKEN, TOMTICKET_API_TOKEN. With -sandbox, apply runs against the
-built-in simulator instead, with no account.`,
+Credentials come from the environment only: `+c.credentialsHelp()+`.
+With -sandbox, apply runs against the built-in simulator instead, with no account.`,
 		Example: `  reconcile apply -sandbox -auto-approve        # try it end to end, no account
   reconcile apply
   reconcile plan -out plan.json && reconcile apply plan.json
@@ -151,7 +150,7 @@ func (c *cli) applyRun(ctx context.Context, o *applyOptions, planFile string) er
 	if err != nil {
 		return err
 	}
-	if err := readyProviders(p, provs); err != nil {
+	if err := c.readyProviders(p, provs); err != nil {
 		return err
 	}
 	if planFile == "" && !o.autoApprove {
@@ -240,21 +239,21 @@ func (c *cli) applyRun(ctx context.Context, o *applyOptions, planFile string) er
 
 // readyProviders checks, before any call, that every provider with calls to
 // make has its credentials.
-func readyProviders(p *engine.Plan, provs map[string]engine.Provider) error {
+func (c *cli) readyProviders(p *engine.Plan, provs map[string]engine.Provider) error {
 	need := map[string]bool{}
 	for _, ch := range p.Changes {
 		if len(ch.Calls) > 0 {
 			need[ch.Provider] = true
 		}
 	}
-	return checkReady(need, provs, "No call was made.")
+	return c.checkReady(need, provs, "No call was made.")
 }
 
 // checkReady asks every needed provider whether it has its credentials,
 // and names every missing variable at once; outcome says what that means.
-func checkReady(need map[string]bool, provs map[string]engine.Provider, outcome string) error {
+func (c *cli) checkReady(need map[string]bool, provs map[string]engine.Provider, outcome string) error {
 	var errs []string
-	for _, name := range engine.ProviderNames {
+	for _, name := range c.reg.Names() {
 		if need[name] {
 			if err := provs[name].Ready(); err != nil {
 				errs = append(errs, err.Error())

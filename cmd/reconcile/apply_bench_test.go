@@ -14,6 +14,7 @@ import (
 	"github.com/reconcile-dev/reconcile/engine"
 	"github.com/reconcile-dev/reconcile/engine/state"
 	"github.com/reconcile-dev/reconcile/providers/bonifiq"
+	"github.com/reconcile-dev/reconcile/providers/registry"
 	"github.com/reconcile-dev/reconcile/providers/sandbox"
 )
 
@@ -61,7 +62,7 @@ func BenchmarkApplySandbox(b *testing.B) {
 				k, v, _ := strings.Cut(kv, "=")
 				env[k] = v
 			}
-			cfg := engine.DefaultProviderConfig(engine.BonifiQ)
+			cfg := registry.Default().DefaultConfig("bonifiq")
 			cfg.RateLimit, cfg.Burst, cfg.Concurrency = tc.rate, tc.burst, tc.concurrency
 			prov, err := bonifiq.New(bonifiq.Options{Config: cfg, Getenv: func(k string) string { return env[k] }})
 			if err != nil {
@@ -69,8 +70,8 @@ func BenchmarkApplySandbox(b *testing.B) {
 			}
 			p := benchPlan(tc.calls, prov)
 			opts := engine.ApplyOptions{
-				Providers:   map[string]engine.Provider{engine.BonifiQ: prov},
-				Configs:     map[string]engine.ProviderConfig{engine.BonifiQ: cfg},
+				Providers:   map[string]engine.Provider{"bonifiq": prov},
+				Configs:     map[string]engine.ProviderConfig{"bonifiq": cfg},
 				Parallelism: tc.parallelism,
 			}
 			dir := b.TempDir()
@@ -155,14 +156,14 @@ func applyWithJournal(b *testing.B, backend *state.File, st *engine.State, p *en
 
 // benchPlan makes n BonifiQ creates of a name and an e-mail: one upsert each.
 func benchPlan(n int, prov engine.Provider) *engine.Plan {
-	p := &engine.Plan{}
+	p := &engine.Plan{Registry: registry.Default()}
 	for i := range n {
 		id := fmt.Sprintf("b%07d", i)
-		r := &engine.Resource{Provider: engine.BonifiQ, ID: id, Fields: engine.Fields{
+		r := &engine.Resource{Provider: "bonifiq", ID: id, Fields: engine.Fields{
 			{Name: "email", Value: engine.String(id + "@example.com")},
 			{Name: "name", Value: engine.String("Customer " + id)},
 		}}
-		ch := &engine.Change{Address: r.Address(), Provider: engine.BonifiQ, ID: id, Action: engine.ActionCreate, Desired: r}
+		ch := &engine.Change{Address: r.Address(), Provider: "bonifiq", ID: id, Action: engine.ActionCreate, Desired: r}
 		for _, f := range r.Fields {
 			ch.Fields = append(ch.Fields, engine.FieldChange{Name: f.Name, After: f.Value})
 		}

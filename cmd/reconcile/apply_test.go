@@ -213,16 +213,16 @@ func TestApplyConvergesDespiteInjectedFaults(t *testing.T) {
 	// Every customer is in the services, and the next plan has nothing to do.
 	for i := range customers {
 		id := fmt.Sprintf("c%03d", i)
-		if c, ok := sb.BonifiQ().Customer(id); !ok || c.Name != fmt.Sprintf("Customer %d", i) {
+		if c, ok := bonifiq.SimOf(sb.Sim(bonifiq.Name)).Customer(id); !ok || c.Name != fmt.Sprintf("Customer %d", i) {
 			t.Errorf("bonifiq %s: %+v %v", id, c, ok)
 		}
 		if i < inInvisibleCollector {
-			if c, ok := sb.InvisibleCollector().Customer(id); !ok || c.Name != fmt.Sprintf("Customer %d", i) {
+			if c, ok := invisiblecollector.SimOf(sb.Sim(invisiblecollector.Name)).Customer(id); !ok || c.Name != fmt.Sprintf("Customer %d", i) {
 				t.Errorf("invisiblecollector %s: %+v %v", id, c, ok)
 			}
 		}
 		if i < inTomTicket {
-			if c, ok := sb.TomTicket().Customer(id); !ok || c.Language != "pt-BR" {
+			if c, ok := tomticket.SimOf(sb.Sim(tomticket.Name)).Customer(id); !ok || c.Language != "pt-BR" {
 				t.Errorf("tomticket %s: %+v %v", id, c, ok)
 			}
 		}
@@ -326,7 +326,7 @@ func TestApplyReportsEachCustomerFailure(t *testing.T) {
 	var mu sync.Mutex
 	rejected := map[string]int{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, ok := strings.CutPrefix(r.URL.Path, sandbox.InvisibleCollectorPrefix+"/customers/")
+		id, ok := strings.CutPrefix(r.URL.Path, invisiblecollector.Service.SandboxPrefix+"/customers/")
 		if ok && reject[id] {
 			mu.Lock()
 			rejected[id]++

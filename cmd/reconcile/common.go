@@ -39,7 +39,7 @@ func (c *cli) loadManifests(m *manifestFlags) (*engine.Desired, error) {
 		}
 		paths = []string{defaultManifests}
 	}
-	d, diags := manifest.Load(paths)
+	d, diags := manifest.Load(c.reg, paths)
 	if diags.HasErrors() {
 		return nil, diags
 	}
@@ -62,13 +62,13 @@ func (c *cli) backend() (engine.Backend, error) {
 		if c.workspace != "" && c.workspace != pg.DefaultWorkspace {
 			return nil, &exitError{code: 1, msg: fmt.Sprintf("-workspace %q: workspaces are for a PostgreSQL state (-state postgres://...); the state %s is a file", c.workspace, path)}
 		}
-		return state.NewFile(path), nil
+		return state.NewFile(path, c.reg.Names()...), nil
 	}
 	ws := c.workspace
 	if ws == "" {
 		ws = c.getenv("RECONCILE_WORKSPACE")
 	}
-	b, err := pg.Open(path, ws)
+	b, err := pg.Open(path, ws, c.reg.Names()...)
 	if err != nil {
 		return nil, &exitError{code: 1, msg: err.Error()}
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reconcile-dev/reconcile/providers/bonifiq"
 	"github.com/reconcile-dev/reconcile/providers/sandbox"
 )
 
@@ -56,7 +57,7 @@ func served(sb *sandbox.Sandbox) []string {
 	var out []string
 	for _, r := range sb.Requests() {
 		if r.Provider == "bonifiq" && r.Status >= 200 && r.Status < 300 {
-			out = append(out, r.Method+" "+strings.TrimPrefix(r.Path, sandbox.BonifiQPrefix))
+			out = append(out, r.Method+" "+strings.TrimPrefix(r.Path, bonifiq.Service.SandboxPrefix))
 		}
 	}
 	return out
@@ -176,7 +177,7 @@ func testCrashLosesNothing(t *testing.T, stateEnv []string) {
 		t.Fatalf("%d calls made twice, but only %d were in flight at the kills", dup, inFlightTotal)
 	}
 	for i := range customers {
-		c, ok := sb.BonifiQ().Customer(fmt.Sprintf("c%03d", i))
+		c, ok := bonifiq.SimOf(sb.Sim(bonifiq.Name)).Customer(fmt.Sprintf("c%03d", i))
 		if !ok || c.Name != fmt.Sprintf("Customer %d", i) {
 			t.Fatalf("customer c%03d in the sandbox: %+v %v", i, c, ok)
 		}

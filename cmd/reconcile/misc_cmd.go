@@ -37,16 +37,17 @@ if there is any error. It calls no service.`,
 			if err != nil {
 				return err
 			}
-			counts := make([]int, len(engine.ProviderNames))
+			names := c.reg.Names()
+			counts := make([]int, len(names))
 			for _, cu := range d.Customers {
-				for i := range engine.ProviderNames {
+				for i := range names {
 					if cu.Managed&(1<<i) != 0 {
 						counts[i]++
 					}
 				}
 			}
 			fmt.Fprintf(c.stdout, "The manifests are valid: %s (", plural(len(d.Customers), "customer", "customers"))
-			for i, name := range engine.ProviderNames {
+			for i, name := range names {
 				if i > 0 {
 					fmt.Fprint(c.stdout, ", ")
 				}

@@ -124,7 +124,7 @@ func (pg *progress) print(final bool) {
 	pg.mu.Lock()
 	elapsed := time.Since(pg.began)
 	var parts []string
-	for _, name := range engine.ProviderNames {
+	for _, name := range pg.c.reg.Names() {
 		total := pg.totals[name]
 		if total == 0 {
 			continue

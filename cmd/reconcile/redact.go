@@ -1,17 +1,15 @@
 package main
 
 import (
-	"encoding/base64"
 	"strings"
 )
 
-// credentialVars are the environment variables that hold credentials.
-var credentialVars = []string{"BONIFIQ_API_TOKEN", "BONIFIQ_API_KEY", "INVISIBLECOLLECTOR_API_TOKEN", "TOMTICKET_API_TOKEN"}
-
-// redactor removes credentials from text reconcile prints, logs or writes.
-// The providers never put credentials in errors, but a service's error body
-// is quoted in messages, and a service could echo what it received: this
-// is the last line of defence.
+// redactor removes credentials from text reconcile prints, logs or writes:
+// every registered service's credential variables, and the other forms they
+// take on the wire (Service.SecretForms). The providers never put
+// credentials in errors, but a service's error body is quoted in messages,
+// and a service could echo what it received: this is the last line of
+// defence.
 func (c *cli) redactor() *strings.Replacer {
 	var pairs []string
 	add := func(secret string) {
@@ -19,11 +17,15 @@ func (c *cli) redactor() *strings.Replacer {
 			pairs = append(pairs, secret, "[redacted]")
 		}
 	}
-	for _, v := range credentialVars {
-		add(c.getenv(v))
-	}
-	if tok, key := c.getenv("BONIFIQ_API_TOKEN"), c.getenv("BONIFIQ_API_KEY"); tok != "" && key != "" {
-		add(base64.StdEncoding.EncodeToString([]byte(tok + ":" + key)))
+	for _, svc := range c.reg.Services() {
+		for _, v := range svc.CredentialVars() {
+			add(c.getenv(v))
+		}
+		if svc.SecretForms != nil {
+			for _, s := range svc.SecretForms(c.getenv) {
+				add(s)
+			}
+		}
 	}
 	return strings.NewReplacer(pairs...)
 }

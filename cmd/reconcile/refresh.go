@@ -36,9 +36,9 @@ func (c *cli) sandboxEnv() (stop func(), err error) {
 
 // readTargets lists the read requests for the desired addresses matching
 // targets, split by whether the state holds them.
-func readTargets(d *engine.Desired, st *engine.State, targets []string) (inState, notInState []engine.ReadRequest) {
+func (c *cli) readTargets(d *engine.Desired, st *engine.State, targets []string) (inState, notInState []engine.ReadRequest) {
 	for _, cu := range d.Customers {
-		for i, prov := range engine.ProviderNames {
+		for i, prov := range c.reg.Names() {
 			if cu.Managed&(1<<i) == 0 {
 				continue
 			}
@@ -46,7 +46,7 @@ func readTargets(d *engine.Desired, st *engine.State, targets []string) (inState
 			if !engine.MatchesAny(targets, addr) {
 				continue
 			}
-			r := cu.Resource(prov)
+			r := c.reg.Resource(cu, prov)
 			if e := st.Resources[addr]; e != nil {
 				inState = append(inState, engine.ReadRequest{Resource: r, IDs: e.IDs})
 			} else {
@@ -66,12 +66,12 @@ func (c *cli) readAll(ctx context.Context, reqs []engine.ReadRequest, cfgs map[s
 		need[r.Resource.Provider] = true
 		totals[r.Resource.Provider]++
 	}
-	if err := checkReady(need, provs, "Reading the services needs their credentials; nothing was read."); err != nil {
+	if err := c.checkReady(need, provs, "Reading the services needs their credentials; nothing was read."); err != nil {
 		return nil, err
 	}
 	prog := newProgress(c, totals, false)
 	prog.start()
-	results := engine.ReadAll(ctx, reqs, engine.ApplyOptions{Providers: provs, Configs: cfgs, Parallelism: parallelism, Events: prog.event})
+	results := engine.ReadAll(ctx, reqs, engine.ApplyOptions{Registry: c.reg, Providers: provs, Configs: cfgs, Parallelism: parallelism, Events: prog.event})
 	prog.stop()
 	var failed []string
 	for _, r := range results {
@@ -94,7 +94,7 @@ func (c *cli) readAll(ctx context.Context, reqs []engine.ReadRequest, cfgs map[s
 // refresh reads every targeted customer the state holds and returns what
 // the services hold, by address, for MakePlan.
 func (c *cli) refresh(ctx context.Context, d *engine.Desired, st *engine.State, targets []string, provs map[string]engine.Provider) (map[string]engine.ReadResult, error) {
-	reqs, _ := readTargets(d, st, targets)
+	reqs, _ := c.readTargets(d, st, targets)
 	results, err := c.readAll(ctx, reqs, d.Providers, provs, 10)
 	if err != nil {
 		return nil, err
@@ -175,7 +175,7 @@ func (c *cli) importRun(ctx context.Context, o *importOptions) error {
 	if err != nil {
 		return err
 	}
-	skipped, reqs := readTargets(d, st, o.targets)
+	skipped, reqs := c.readTargets(d, st, o.targets)
 	results, readErr := c.readAll(ctx, reqs, d.Providers, provs, 10)
 	if results == nil {
 		return readErr

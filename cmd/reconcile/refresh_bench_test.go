@@ -9,6 +9,7 @@ import (
 
 	"github.com/reconcile-dev/reconcile/engine"
 	"github.com/reconcile-dev/reconcile/providers/bonifiq"
+	"github.com/reconcile-dev/reconcile/providers/registry"
 	"github.com/reconcile-dev/reconcile/providers/sandbox"
 )
 
@@ -38,12 +39,12 @@ func BenchmarkRefreshSandbox(b *testing.B) {
 	reqs := make([]engine.ReadRequest, customers)
 	for i := range reqs {
 		id := fmt.Sprintf("r%05d", i)
-		if err := sb.BonifiQ().Edit(id, true, func(c *bonifiq.Customer) { c.Name = "Customer " + id }); err != nil {
+		if err := bonifiq.SimOf(sb.Sim(bonifiq.Name)).Edit(id, true, func(c *bonifiq.Customer) { c.Name = "Customer " + id }); err != nil {
 			b.Fatal(err)
 		}
-		reqs[i] = engine.ReadRequest{Resource: &engine.Resource{Provider: engine.BonifiQ, ID: id}}
+		reqs[i] = engine.ReadRequest{Resource: &engine.Resource{Provider: "bonifiq", ID: id}}
 	}
-	cfg := engine.DefaultProviderConfig(engine.BonifiQ)
+	cfg := registry.Default().DefaultConfig("bonifiq")
 	cfg.RateLimit, cfg.Concurrency = rate, 16
 	prov, err := bonifiq.New(bonifiq.Options{Config: cfg, Getenv: func(k string) string { return env[k] }})
 	if err != nil {
@@ -54,8 +55,8 @@ func BenchmarkRefreshSandbox(b *testing.B) {
 		before := len(sb.Requests())
 		start := time.Now()
 		res := engine.ReadAll(context.Background(), reqs, engine.ApplyOptions{
-			Providers:   map[string]engine.Provider{engine.BonifiQ: prov},
-			Configs:     map[string]engine.ProviderConfig{engine.BonifiQ: cfg},
+			Providers:   map[string]engine.Provider{"bonifiq": prov},
+			Configs:     map[string]engine.ProviderConfig{"bonifiq": cfg},
 			Parallelism: 16,
 		})
 		elapsed += time.Since(start)

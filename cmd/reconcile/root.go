@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/reconcile-dev/reconcile/engine"
+	"github.com/reconcile-dev/reconcile/providers/registry"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -21,6 +23,8 @@ var version = "dev"
 // cli holds what every command needs from the outside world, so tests can
 // run commands in-process.
 type cli struct {
+	// reg lists the services: the product's, or a test's.
+	reg    *engine.Registry
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
@@ -55,7 +59,12 @@ func silentExit(code int) error { return &exitError{code: code} }
 // run executes reconcile with args and returns the exit status. It is main
 // without the process: tests call it directly.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
-	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	return runWith(registry.Default(), ctx, args, stdin, stdout, stderr, getenv)
+}
+
+// runWith is run for the services of reg.
+func runWith(reg *engine.Registry, ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	c := &cli{reg: reg, stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
 	c.scrub = c.redactor()
 	logger, closeLog, err := c.setupLog()
 	if err != nil {
@@ -96,9 +105,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 func (c *cli) newRootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "reconcile",
-		Short: "Plan and apply customer records across BonifiQ, InvisibleCollector and TomTicket",
-		Long: `reconcile keeps customer records in three SaaS services (BonifiQ, InvisibleCollector,
-TomTicket) in the state that reviewed YAML and CSV manifests describe.
+		Short: "Plan and apply customer records across " + c.titles(),
+		Long: `reconcile keeps customer records in SaaS services (` + c.titles() + `)
+in the state that reviewed YAML and CSV manifests describe.
 
   reconcile validate      check the manifests, report every problem with its position
   reconcile plan          show, offline, what would change in each service
@@ -106,7 +115,7 @@ TomTicket) in the state that reviewed YAML and CSV manifests describe.
   reconcile import        adopt customers that already exist in the services
   reconcile show          print the state, or a plan saved with plan -out
   reconcile state ...     list, inspect, remove, push or pull the state
-  reconcile sandbox       serve a simulator of the three services (no account needed)
+  reconcile sandbox       serve a simulator of the services (no account needed)
 
 Try it with no account: reconcile apply -sandbox -auto-approve, then reconcile plan -sandbox.
 Manifests are read from manifests/ unless -f names files or directories.
@@ -197,4 +206,34 @@ func printDiagnostics(w io.Writer, ds engine.Diagnostics) {
 		}
 		fmt.Fprintf(w, "%d error%s.\n", n, s)
 	}
+}
+
+// titles names the registry's services: "BonifiQ, InvisibleCollector and
+// TomTicket".
+func (c *cli) titles() string {
+	var ts []string
+	for _, svc := range c.reg.Services() {
+		ts = append(ts, cmp.Or(svc.Title, svc.Name))
+	}
+	return joinAnd(ts, ", ")
+}
+
+// credentialsHelp lists the services' credential variables:
+// "BONIFIQ_API_TOKEN and BONIFIQ_API_KEY, INVISIBLECOLLECTOR_API_TOKEN, ...".
+func (c *cli) credentialsHelp() string {
+	var parts []string
+	for _, svc := range c.reg.Services() {
+		if vars := svc.CredentialVars(); len(vars) > 0 {
+			parts = append(parts, strings.Join(vars, " and "))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// joinAnd joins items with sep, and the last two with " and ".
+func joinAnd(items []string, sep string) string {
+	if len(items) < 2 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], sep) + " and " + items[len(items)-1]
 }

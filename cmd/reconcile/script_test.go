@@ -4,15 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
-	"github.com/reconcile-dev/reconcile/providers/bonifiq"
-	"github.com/reconcile-dev/reconcile/providers/invisiblecollector"
-	"github.com/reconcile-dev/reconcile/providers/sandbox"
-	"github.com/reconcile-dev/reconcile/providers/tomticket"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/reconcile-dev/reconcile/providers/bonifiq"
+	"github.com/reconcile-dev/reconcile/providers/invisiblecollector"
+	"github.com/reconcile-dev/reconcile/providers/sandbox"
+	"github.com/reconcile-dev/reconcile/providers/tomticket"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -143,11 +144,11 @@ func sandboxEditCmd(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	switch prov {
 	case "bonifiq":
-		ts.Check(sb.BonifiQ().Edit(id, create, func(c *bonifiq.Customer) { edit(c) }))
+		ts.Check(bonifiq.SimOf(sb.Sim(bonifiq.Name)).Edit(id, create, func(c *bonifiq.Customer) { edit(c) }))
 	case "invisiblecollector":
-		ts.Check(sb.InvisibleCollector().Edit(id, create, func(c *invisiblecollector.Customer) { edit(c) }))
+		ts.Check(invisiblecollector.SimOf(sb.Sim(invisiblecollector.Name)).Edit(id, create, func(c *invisiblecollector.Customer) { edit(c) }))
 	case "tomticket":
-		ts.Check(sb.TomTicket().Edit(id, create, func(c *tomticket.Customer) { edit(c) }))
+		ts.Check(tomticket.SimOf(sb.Sim(tomticket.Name)).Edit(id, create, func(c *tomticket.Customer) { edit(c) }))
 	default:
 		ts.Fatalf("unknown provider %q", prov)
 	}

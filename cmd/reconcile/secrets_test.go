@@ -37,8 +37,8 @@ func secretNeedles() []string {
 	return []string{
 		secretBonifiQToken, secretBonifiQKey, secretICToken, secretTTToken,
 		basic(secretBonifiQToken, secretBonifiQKey),
-		sandbox.BonifiQToken, sandbox.BonifiQKey, sandbox.InvisibleCollectorToken, sandbox.TomTicketToken,
-		basic(sandbox.BonifiQToken, sandbox.BonifiQKey),
+		bonifiq.SandboxToken, bonifiq.SandboxKey, invisiblecollector.SandboxToken, tomticket.SandboxToken,
+		basic(bonifiq.SandboxToken, bonifiq.SandboxKey),
 		// A dumped request header, in a log line or a message.
 		"Authorization: Basic", "Authorization: Bearer", `"Authorization":`, `"Authorization"`,
 	}
@@ -77,9 +77,9 @@ func TestNoSecretsInOutputs(t *testing.T) {
 	logPath := path("reconcile.log")
 	common := map[string]string{
 		"NO_COLOR": "1", "RECONCILE_LOG": "debug", "RECONCILE_LOG_PATH": logPath,
-		bonifiq.EnvBaseURL:            base + sandbox.BonifiQPrefix,
-		invisiblecollector.EnvBaseURL: base + sandbox.InvisibleCollectorPrefix,
-		tomticket.EnvBaseURL:          base + sandbox.TomTicketPrefix,
+		bonifiq.EnvBaseURL:            base + bonifiq.Service.SandboxPrefix,
+		invisiblecollector.EnvBaseURL: base + invisiblecollector.Service.SandboxPrefix,
+		tomticket.EnvBaseURL:          base + tomticket.Service.SandboxPrefix,
 	}
 	with := func(creds map[string]string) map[string]string {
 		env := map[string]string{}
@@ -96,8 +96,8 @@ func TestNoSecretsInOutputs(t *testing.T) {
 		invisiblecollector.EnvToken: secretICToken, tomticket.EnvToken: secretTTToken,
 	})
 	right := with(map[string]string{
-		bonifiq.EnvToken: sandbox.BonifiQToken, bonifiq.EnvKey: sandbox.BonifiQKey,
-		invisiblecollector.EnvToken: sandbox.InvisibleCollectorToken, tomticket.EnvToken: sandbox.TomTicketToken,
+		bonifiq.EnvToken: bonifiq.SandboxToken, bonifiq.EnvKey: bonifiq.SandboxKey,
+		invisiblecollector.EnvToken: invisiblecollector.SandboxToken, tomticket.EnvToken: tomticket.SandboxToken,
 	})
 	state := path("reconcile.state.json")
 
@@ -231,7 +231,7 @@ func providerClients(t *testing.T, baseURL string, hc *http.Client) []engine.Pro
 // secretChange is an update of one customer in provider p.
 func secretChange(p engine.Provider) *engine.Change {
 	fields := engine.Fields{{Name: "name", Value: engine.String("Maria")}}
-	if p.Name() == engine.InvisibleCollector {
+	if p.Name() == "invisiblecollector" {
 		fields = append(fields, engine.Field{Name: "country", Value: engine.String("PT")})
 	}
 	return &engine.Change{

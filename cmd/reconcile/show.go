@@ -51,29 +51,16 @@ plan as plan printed it.`,
 	return cmd
 }
 
-// readPlanFile reads a saved plan and plans its calls again with the
-// settings it was saved with.
+// readPlanFile reads a saved plan, with the calls it was saved with.
 func (c *cli) readPlanFile(path string) (*engine.Plan, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading the plan: %w", err)
 	}
 	defer f.Close()
-	p, err := engine.ReadPlanFile(f)
+	p, err := engine.ReadPlanFile(c.reg, f)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	provs, err := c.providersFrom(p.Providers)
-	if err != nil {
-		return nil, err
-	}
-	for _, ch := range p.Changes {
-		if pr := provs[ch.Provider]; pr != nil {
-			ch.Calls = pr.Calls(ch)
-		}
-		if ch.Calls == nil {
-			ch.Calls = []engine.Call{}
-		}
 	}
 	return p, nil
 }

@@ -21,7 +21,10 @@ import (
 
 	"github.com/reconcile-dev/reconcile/engine"
 	"github.com/reconcile-dev/reconcile/engine/state"
+	"github.com/reconcile-dev/reconcile/providers/bonifiq"
+	"github.com/reconcile-dev/reconcile/providers/invisiblecollector"
 	"github.com/reconcile-dev/reconcile/providers/sandbox"
+	"github.com/reconcile-dev/reconcile/providers/tomticket"
 )
 
 // TestSoak applies thousands of customers across the three services to a
@@ -67,13 +70,13 @@ func TestSoak(t *testing.T) {
 		w := want{id: fmt.Sprintf("s%06d", i), name: fmt.Sprintf("Soak Customer %d", i), email: fmt.Sprintf("s%d@example.com", i)}
 		switch r := i % 100; {
 		case r < 49:
-			w.prov, w.tier, w.enrolled, w.enabled = engine.BonifiQ, 1+i%4, i%3 != 0, i%5 != 0
+			w.prov, w.tier, w.enrolled, w.enabled = "bonifiq", 1+i%4, i%3 != 0, i%5 != 0
 			fmt.Fprintf(&csv, "%s,%s,%s,%t,%t,%d,,,\n", w.id, w.name, w.email, w.enrolled, w.enabled, w.tier)
 		case r < 99:
-			w.prov, w.vat = engine.InvisibleCollector, fmt.Sprintf("PT%09d", i)
+			w.prov, w.vat = "invisiblecollector", fmt.Sprintf("PT%09d", i)
 			fmt.Fprintf(&csv, "%s,%s,%s,,,,%s,PT,\n", w.id, w.name, w.email, w.vat)
 		default:
-			w.prov, w.lang = engine.TomTicket, []string{"pt-BR", "en-US", "es_ES"}[i%3]
+			w.prov, w.lang = "tomticket", []string{"pt-BR", "en-US", "es_ES"}[i%3]
 			fmt.Fprintf(&csv, "%s,%s,%s,,,,,,%s\n", w.id, w.name, w.email, w.lang)
 		}
 		wants = append(wants, w)
@@ -152,24 +155,24 @@ func TestSoak(t *testing.T) {
 		var wantFields engine.Fields
 		var inService engine.Fields
 		switch w.prov {
-		case engine.BonifiQ:
-			c, found := sb.BonifiQ().Customer(w.id)
+		case "bonifiq":
+			c, found := bonifiq.SimOf(sb.Sim(bonifiq.Name)).Customer(w.id)
 			if !found {
 				lost++
 				continue
 			}
 			wantFields = engine.Fields{{Name: "email", Value: engine.String(w.email)}, {Name: "enabled", Value: engine.Bool(w.enabled)}, {Name: "enrolled", Value: engine.Bool(w.enrolled)}, {Name: "name", Value: engine.String(w.name)}, {Name: "tier.id", Value: engine.Int(int64(w.tier))}}
 			inService = engine.Fields{{Name: "email", Value: strp(c.Email)}, {Name: "enabled", Value: engine.Bool(c.IsEnabled)}, {Name: "enrolled", Value: engine.Bool(c.IsEnrolled)}, {Name: "name", Value: engine.String(c.Name)}, {Name: "tier.id", Value: engine.Int(int64(c.TierId))}}
-		case engine.InvisibleCollector:
-			c, found := sb.InvisibleCollector().Customer(w.id)
+		case "invisiblecollector":
+			c, found := invisiblecollector.SimOf(sb.Sim(invisiblecollector.Name)).Customer(w.id)
 			if !found {
 				lost++
 				continue
 			}
 			wantFields = engine.Fields{{Name: "country", Value: engine.String("PT")}, {Name: "email", Value: engine.String(w.email)}, {Name: "name", Value: engine.String(w.name)}, {Name: "vat_number", Value: engine.String(w.vat)}}
 			inService = engine.Fields{{Name: "country", Value: engine.String(c.Country)}, {Name: "email", Value: strp(c.Email)}, {Name: "name", Value: engine.String(c.Name)}, {Name: "vat_number", Value: strp(c.VatNumber)}}
-		case engine.TomTicket:
-			c, found := sb.TomTicket().Customer(w.id)
+		case "tomticket":
+			c, found := tomticket.SimOf(sb.Sim(tomticket.Name)).Customer(w.id)
 			if !found {
 				lost++
 				continue

@@ -79,7 +79,7 @@ func (c *cli) statePushRun(ctx context.Context, o *stateSyncOptions) error {
 	if _, err := os.Stat(o.file); err != nil {
 		return &exitError{code: 1, msg: fmt.Sprintf("state push: %v", err)}
 	}
-	src, err := state.NewFile(o.file).Load(ctx)
+	src, err := state.NewFile(o.file, c.reg.Names()...).Load(ctx)
 	if err != nil {
 		return fmt.Errorf("state push: %w", err)
 	}
@@ -143,7 +143,7 @@ func (c *cli) statePullRun(ctx context.Context, o *stateSyncOptions) error {
 		return err
 	}
 	if o.file == "" {
-		return state.Write(c.stdout, s)
+		return state.Write(c.stdout, s, c.reg.Names()...)
 	}
 	if f, ok := b.(*state.File); ok && sameFile(f.String(), o.file) {
 		return &exitError{code: 1, msg: fmt.Sprintf("state pull: %s is the configured state itself", o.file)}
@@ -158,7 +158,7 @@ func (c *cli) statePullRun(ctx context.Context, o *stateSyncOptions) error {
 		return fmt.Errorf("state pull: %w", err)
 	}
 	defer pf.Cleanup()
-	if err := state.Write(pf, s); err != nil {
+	if err := state.Write(pf, s, c.reg.Names()...); err != nil {
 		return fmt.Errorf("state pull: writing %s: %w", o.file, err)
 	}
 	if err := pf.CloseAtomicallyReplace(); err != nil {

@@ -154,10 +154,11 @@ func writeNotes(w io.Writer, p *engine.Plan, stateAddresses int) {
 		fmt.Fprintln(w)
 		fmt.Fprintf(w, "Warning: %s.\n", problem)
 	}
-	if n := resentTiers(p); n > 0 {
+	for _, r := range resent(p) {
 		fmt.Fprintln(w)
-		fmt.Fprintf(w, "Note: %s the tier to bonifiq customers whose tier the state does not hold (BonifiQ cannot read it\n", plural(n, "update sends", "updates send"))
-		fmt.Fprintln(w, "back, e.g. after reconcile import): a changetier restarts the customer's grace period.")
+		fmt.Fprintf(w, "Note: %s the %s to %s customers whose %s the state does not hold (%s cannot read it\n",
+			plural(r.n, "update sends", "updates send"), r.key.ResendNoun, r.svc.Name, r.key.ResendNoun, r.svc.Title)
+		fmt.Fprintln(w, "back, e.g. after reconcile import): "+r.key.ResendEffect)
 	}
 	if n := p.Summary.Create; n > 0 {
 		fmt.Fprintln(w)
@@ -166,22 +167,42 @@ func writeNotes(w io.Writer, p *engine.Plan, stateAddresses int) {
 	}
 }
 
-// resentTiers counts bonifiq updates that send a tier the state has no
-// value for.
-func resentTiers(p *engine.Plan) int {
-	n := 0
-	for _, ch := range p.Changes {
-		if ch.Provider != engine.BonifiQ || ch.Action != engine.ActionUpdate {
-			continue
-		}
-		for _, f := range ch.FieldChanges() {
-			if f.Name == "tier.id" && f.Before == nil {
-				n++
-				break
+// resend is a count of updates that send a key the service cannot read
+// back and the state does not hold (Service.Keys' ResendNoun).
+type resend struct {
+	svc *engine.Service
+	key *engine.ServiceKey
+	n   int
+}
+
+// resent counts, per such key, the updates that send it with no value in
+// the state, in the registry's order.
+func resent(p *engine.Plan) []resend {
+	var out []resend
+	for _, svc := range p.Registry.Services() {
+		for i := range svc.Keys {
+			k := &svc.Keys[i]
+			if k.ResendNoun == "" {
+				continue
+			}
+			r := resend{svc: svc, key: k}
+			for _, ch := range p.Changes {
+				if ch.Provider != svc.Name || ch.Action != engine.ActionUpdate {
+					continue
+				}
+				for _, f := range ch.FieldChanges() {
+					if f.Name == k.Field && f.Before == nil {
+						r.n++
+						break
+					}
+				}
+			}
+			if r.n > 0 {
+				out = append(out, r)
 			}
 		}
 	}
-	return n
+	return out
 }
 
 func isAre(n int) string {
@@ -281,7 +302,7 @@ func renderMarkdown(w io.Writer, p *engine.Plan) error {
 	for _, st := range p.CallStats() {
 		stats[st.Provider] = st
 	}
-	for _, name := range engine.ProviderNames {
+	for _, name := range p.Registry.Names() {
 		ps := per[name]
 		if ps == nil {
 			continue

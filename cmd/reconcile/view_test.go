@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/reconcile-dev/reconcile/engine"
+	"github.com/reconcile-dev/reconcile/providers/registry"
 )
 
 // TestMarkdownStaysUnderGitHubsLimit renders plans of every size and checks
@@ -15,10 +16,10 @@ import (
 func TestMarkdownStaysUnderGitHubsLimit(t *testing.T) {
 	for _, n := range []int{1, 100, 5000, 200000} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
-			p := &engine.Plan{Providers: map[string]engine.ProviderConfig{}}
+			p := &engine.Plan{Registry: registry.Default(), Providers: map[string]engine.ProviderConfig{}}
 			for i := range n {
 				id := fmt.Sprintf("%07d", i)
-				ch := &engine.Change{Address: "bonifiq/" + id, Provider: engine.BonifiQ, ID: id, Source: "m.csv:" + fmt.Sprint(i+2),
+				ch := &engine.Change{Address: "bonifiq/" + id, Provider: "bonifiq", ID: id, Source: "m.csv:" + fmt.Sprint(i+2),
 					Calls: []engine.Call{{Method: "PUT", Path: "/v1/pvt/Customer/" + id}}}
 				if i%3 == 0 {
 					ch.Action = engine.ActionForget

@@ -62,14 +62,14 @@ func State(n, changedEvery int) *engine.State {
 			email = "old." + email
 		}
 		t, _ := strconv.ParseInt(tier, 10, 64)
-		b := &engine.Entry{Provider: engine.BonifiQ, ID: id, Fields: engine.Fields{
+		b := &engine.Entry{Provider: "bonifiq", ID: id, Fields: engine.Fields{
 			{Name: "email", Value: engine.String(email)},
 			{Name: "enrolled", Value: engine.Bool(enrolled == "true")},
 			{Name: "name", Value: engine.String(name)},
 			{Name: "phone", Value: engine.String(phone)},
 			{Name: "tier.id", Value: engine.Int(t)},
 		}, IDs: engine.Fields{{Name: "PublicId", Value: engine.String("pub-" + id)}}}
-		tt := &engine.Entry{Provider: engine.TomTicket, ID: id, Fields: engine.Fields{
+		tt := &engine.Entry{Provider: "tomticket", ID: id, Fields: engine.Fields{
 			{Name: "email", Value: engine.String(email)},
 			{Name: "language", Value: engine.String(lang)},
 			{Name: "name", Value: engine.String(name)},

@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"strconv"
 	"testing"
+
+	"github.com/reconcile-dev/reconcile/providers/registry"
 )
 
 // writeBenchCSV writes n customers managed in bonifiq and tomticket to a
@@ -58,7 +60,7 @@ func BenchmarkLoadCSV(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for range b.N {
-				d, diags := Load([]string{path})
+				d, diags := Load(registry.Default(), []string{path})
 				if len(diags) > 0 || len(d.Customers) != n {
 					b.Fatalf("%d customers, diagnostics: %v", len(d.Customers), diags)
 				}
@@ -128,7 +130,7 @@ func BenchmarkLoadYAML(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		if d, diags := Load([]string{path}); len(diags) > 0 || len(d.Customers) != n {
+		if d, diags := Load(registry.Default(), []string{path}); len(diags) > 0 || len(d.Customers) != n {
 			b.Fatal(diags)
 		}
 	}

@@ -40,11 +40,11 @@ type table struct {
 	// nDefOnly counts the slots that only a default fills.
 	nDefOnly int
 	// base is the Managed bits that defaults give every row.
-	base uint8
+	base uint64
 	// colOf maps a path to its column, to place diagnostics.
 	colOf map[string]int
 	// rules are the record rules that rows with these columns may break.
-	rules rule
+	rules ruleSet
 	// noProviders is set when no column or default belongs to a provider;
 	// that is reported once, not on every row.
 	noProviders bool
@@ -63,7 +63,7 @@ type slot struct {
 	key    *engine.Key
 	path   string // interned: the schema's string
 	label  string // the column's heading, the prefix of its diagnostics
-	bit    uint8  // the Managed bit of the key's provider, 0 for shared keys
+	bit    uint64 // the Managed bit of the key's provider, 0 for shared keys
 	def    engine.Value
 	hasDef bool
 }
@@ -211,18 +211,18 @@ func (t *table) setColumns(hpos []engine.Pos) bool {
 				continue
 			}
 			first[h] = i
-			k := engine.LookupKey(h)
+			k := l.sc.reg.LookupKey(h)
 			switch {
 			case k == nil:
-				l.errorf(hpos[i], keyPathHint(h), "%s: unknown column", h)
-			case k == keyID:
+				l.errorf(hpos[i], l.sc.keyPathHint(h), "%s: unknown column", h)
+			case k == engine.IDKey:
 				t.idCol = i
 			default:
 				path := k.Path
 				if k.Prefix {
 					path = l.intern(h)
 				}
-				slots = append(slots, slot{col: i, key: k, path: path, label: h, bit: providerBit(k)})
+				slots = append(slots, slot{col: i, key: k, path: path, label: h, bit: l.sc.providerBit(k)})
 			}
 		}
 		if t.idCol < 0 {
@@ -239,7 +239,7 @@ func (t *table) setColumns(hpos []engine.Pos) bool {
 		used := make([]bool, len(t.header))
 		idMapped := false
 		for _, c := range src.columns {
-			idMapped = idMapped || c.key == keyID
+			idMapped = idMapped || c.key == engine.IDKey
 			i, ok := first[c.heading]
 			if !ok {
 				l.add(engine.Error, src.posOf(c.node), fmt.Sprintf("%s.columns[%q]: no such column in %s", src.label, c.heading, t.file),
@@ -252,11 +252,11 @@ func (t *table) setColumns(hpos []engine.Pos) bool {
 				}
 			}
 			used[i] = true
-			if c.key == keyID {
+			if c.key == engine.IDKey {
 				t.idCol = i
 				continue
 			}
-			slots = append(slots, slot{col: i, key: c.key, path: c.path, label: c.heading, bit: providerBit(c.key)})
+			slots = append(slots, slot{col: i, key: c.key, path: c.path, label: c.heading, bit: l.sc.providerBit(c.key)})
 		}
 		var ignored []string
 		for i, h := range t.header {
@@ -277,7 +277,7 @@ func (t *table) setColumns(hpos []engine.Pos) bool {
 		for _, d := range t.src.defaults {
 			i := slices.IndexFunc(slots, func(s slot) bool { return s.path == d.path })
 			if i < 0 {
-				slots = append(slots, slot{col: -1, key: d.key, path: d.path, label: d.path, bit: providerBit(d.key)})
+				slots = append(slots, slot{col: -1, key: d.key, path: d.path, label: d.path, bit: l.sc.providerBit(d.key)})
 				i = len(slots) - 1
 				t.base |= slots[i].bit
 				t.nDefOnly++
@@ -292,7 +292,7 @@ func (t *table) setColumns(hpos []engine.Pos) bool {
 	t.slots = slots
 	t.cells = make([]string, len(slots))
 	t.colOf = make(map[string]int, len(slots)+1)
-	t.colOf[keyID.Path] = t.idCol
+	t.colOf[engine.IDKey.Path] = t.idCol
 	bits := t.base
 	paths := make([]string, len(slots))
 	for i, s := range slots {
@@ -302,12 +302,12 @@ func (t *table) setColumns(hpos []engine.Pos) bool {
 			t.colOf[s.path] = s.col
 		}
 	}
-	t.rules = rulesFor(paths, bits)
+	t.rules = l.sc.rulesFor(paths, bits)
 	if bits == 0 {
 		t.noProviders = true
-		hint := "add a column of a provider, such as bonifiq.enrolled or tomticket.language"
+		hint := "add a column of a provider, such as " + l.sc.exampleColumns()
 		if t.src != nil {
-			hint = "map a column to a key of a provider, such as bonifiq.enrolled, or give one in " + t.src.label + ".defaults"
+			hint = "map a column to a key of a provider, such as " + l.sc.examples[0] + ", or give one in " + t.src.label + ".defaults"
 		}
 		l.add(engine.Warning, engine.Pos{File: t.file, Line: int32(t.headerLine)}, "no column belongs to a provider: no row is managed in any provider", hint)
 	}
@@ -343,7 +343,7 @@ func (t *table) row() {
 	case "~":
 		l.add(engine.Error, c.Pos, t.header[t.idCol]+": "+nullProblem.msg, "every row needs the customer's id")
 	default:
-		if _, p := value(keyID, id); !p.ok() {
+		if _, p := value(engine.IDKey, id); !p.ok() {
 			l.add(engine.Error, c.Pos, t.header[t.idCol]+": "+p.msg, p.detail)
 		} else {
 			idOK = true
@@ -416,7 +416,7 @@ func (t *table) unmanagedHint() (string, bool) {
 	if t.noProviders {
 		return "", false
 	}
-	return "fill a cell of a bonifiq, invisiblecollector or tomticket column", true
+	return "fill a cell of a " + t.l.sc.serviceList("or") + " column", true
 }
 
 // readError reports an error from the CSV reader, and whether reading can

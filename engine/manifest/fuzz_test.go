@@ -12,6 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/reconcile-dev/reconcile/engine"
+	"github.com/reconcile-dev/reconcile/providers/registry"
 )
 
 // fuzzSeeds returns the example manifests and the manifests of the CLI
@@ -79,7 +80,7 @@ func loadBounded(t *testing.T, paths []string) engine.Diagnostics {
 	}
 	done := make(chan result, 1)
 	go func() {
-		d, ds := Load(paths)
+		d, ds := Load(registry.Default(), paths)
 		done <- result{d, ds}
 	}()
 	select {
@@ -89,7 +90,7 @@ func loadBounded(t *testing.T, paths []string) engine.Diagnostics {
 		}
 		return r.ds
 	case <-time.After(20 * time.Second):
-		t.Fatalf("Load(%q) did not finish in 20s", paths)
+		t.Fatalf("Load(registry.Default(), %q) did not finish in 20s", paths)
 	}
 	return nil
 }

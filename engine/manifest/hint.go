@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/reconcile-dev/reconcile/engine"
 )
 
 // suggest returns the candidate closest to word: one that matches it
@@ -63,39 +61,4 @@ func levenshtein(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(rb)]
-}
-
-// headerPaths lists the canonical CSV headers for hints: every key path
-// except the custom-fields prefix, which needs a field id.
-var headerPaths = func() []string {
-	var out []string
-	for _, k := range engine.Schema {
-		if !k.Prefix {
-			out = append(out, k.Path)
-		}
-	}
-	return out
-}()
-
-// keyPathHint is the hint for an unknown dotted key path (a CSV header, a
-// sources column target or default): a close path, or the full path of a
-// key whose last part it names ("tier.id" is "bonifiq.tier.id").
-func keyPathHint(word string) string {
-	if h := didYouMean(word, headerPaths); h != "" {
-		return h
-	}
-	for _, k := range engine.Schema {
-		if strings.HasPrefix(k.Path, word+".") && !k.Prefix {
-			return fmt.Sprintf("did you mean %q?", k.Path)
-		}
-	}
-	for _, k := range engine.Schema {
-		if k.Provider != "" && (k.Field == word || strings.HasSuffix(k.Field, "."+word)) {
-			return fmt.Sprintf("did you mean %q?", k.Path)
-		}
-	}
-	if strings.HasPrefix(word, "tomticket.custom_fields") {
-		return "a custom field is tomticket.custom_fields.FIELD_ID"
-	}
-	return ""
 }

@@ -17,15 +17,18 @@ import (
 // returns the desired customers and every problem found, sorted
 // (Diagnostics.Sort(desired.Files)). Desired is non-nil even with errors; it
 // then holds the customers that could be read, for tools that show them.
-func Load(paths []string) (*engine.Desired, engine.Diagnostics) {
+//
+// reg lists the services whose keys the manifests may use.
+func Load(reg *engine.Registry, paths []string) (*engine.Desired, engine.Diagnostics) {
 	l := &loader{
-		desired:   &engine.Desired{Providers: make(map[string]engine.ProviderConfig, len(engine.ProviderNames))},
+		sc:        schemaOf(reg),
+		desired:   &engine.Desired{Registry: reg, Providers: make(map[string]engine.ProviderConfig, len(reg.Names()))},
 		providers: map[string]engine.Pos{},
 		sources:   map[string]*source{},
 		interned:  map[string]string{},
 	}
-	for _, p := range engine.ProviderNames {
-		l.desired.Providers[p] = engine.DefaultProviderConfig(p)
+	for _, p := range reg.Names() {
+		l.desired.Providers[p] = reg.DefaultConfig(p)
 	}
 	inputs := unique(l.expand(paths))
 	for _, in := range inputs {
@@ -54,6 +57,7 @@ func Load(paths []string) (*engine.Desired, engine.Diagnostics) {
 
 // loader holds what loading has found so far, across files.
 type loader struct {
+	sc      *schema
 	desired *engine.Desired
 	diags   engine.Diagnostics
 

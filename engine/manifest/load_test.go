@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/reconcile-dev/reconcile/engine"
+	"github.com/reconcile-dev/reconcile/providers/registry"
 )
 
 // loadCase is one table test of Load: files written to a temporary
@@ -55,7 +56,7 @@ func runLoadCases(t *testing.T, tests []loadCase) {
 				paths = top
 			}
 			t.Chdir(dir)
-			d, diags := Load(paths)
+			d, diags := Load(registry.Default(), paths)
 			if d == nil {
 				t.Fatal("Load returned a nil Desired")
 			}
@@ -76,8 +77,8 @@ func runLoadCases(t *testing.T, tests []loadCase) {
 					t.Errorf("files (-want +got):\n%s", diff)
 				}
 			}
-			if len(d.Providers) != len(engine.ProviderNames) {
-				t.Errorf("providers = %v, want all of %v", d.Providers, engine.ProviderNames)
+			if len(d.Providers) != len(registry.Default().Names()) {
+				t.Errorf("providers = %v, want all of %v", d.Providers, registry.Default().Names())
 			}
 		})
 	}
@@ -89,7 +90,7 @@ func runLoadCases(t *testing.T, tests []loadCase) {
 func cust(id, pos string, managed []string, kv ...any) *engine.Customer {
 	c := &engine.Customer{ID: id, Pos: parsePos(pos)}
 	for _, p := range managed {
-		c.Managed |= 1 << engine.ProviderIndex(p)
+		c.Managed |= 1 << registry.Default().Index(p)
 	}
 	for i := 0; i < len(kv); i += 2 {
 		var v engine.Value
@@ -118,9 +119,9 @@ func parsePos(s string) engine.Pos {
 }
 
 var (
-	bq = []string{engine.BonifiQ}
-	ic = []string{engine.InvisibleCollector}
-	tt = []string{engine.TomTicket}
+	bq = []string{"bonifiq"}
+	ic = []string{"invisiblecollector"}
+	tt = []string{"tomticket"}
 )
 
 func TestLoadFiles(t *testing.T) {
@@ -315,15 +316,15 @@ func TestLoadProviders(t *testing.T) {
 		dir := t.TempDir()
 		p := filepath.Join(dir, "a.yaml")
 		os.WriteFile(p, []byte("providers:\n  bonifiq:\n    rate_limit: 2.5\n    burst: 3\n    concurrency: 8\n    max_retries: 0\n    timeout: 1m30s\n    base_url: https://b.example/api\n    on_remove: disable\n  tomticket: {}\n"), 0o644)
-		d, diags := Load([]string{p})
+		d, diags := Load(registry.Default(), []string{p})
 		if len(diags) > 0 {
 			t.Fatal(diags)
 		}
 		want := map[string]engine.ProviderConfig{
-			engine.BonifiQ: {RateLimit: 2.5, Burst: 3, Concurrency: 8, MaxRetries: 0, Timeout: 90 * time.Second,
+			"bonifiq": {RateLimit: 2.5, Burst: 3, Concurrency: 8, MaxRetries: 0, Timeout: 90 * time.Second,
 				BaseURL: "https://b.example/api", OnRemove: engine.OnRemoveDisable, Pos: engine.Pos{File: p, Line: 2, Col: 3}},
-			engine.InvisibleCollector: engine.DefaultProviderConfig(engine.InvisibleCollector),
-			engine.TomTicket:          withPos(engine.DefaultProviderConfig(engine.TomTicket), engine.Pos{File: p, Line: 10, Col: 3}),
+			"invisiblecollector": registry.Default().DefaultConfig("invisiblecollector"),
+			"tomticket":          withPos(registry.Default().DefaultConfig("tomticket"), engine.Pos{File: p, Line: 10, Col: 3}),
 		}
 		if diff := cmp.Diff(want, d.Providers); diff != "" {
 			t.Errorf("providers (-want +got):\n%s", diff)

@@ -3,7 +3,6 @@ package manifest
 import (
 	"fmt"
 	"slices"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/reconcile-dev/reconcile/engine"
@@ -23,94 +22,79 @@ type recordSource interface {
 	unmanagedHint() (hint string, report bool)
 }
 
-// rule names a record rule, so that a CSV whose columns cannot break one
-// skips it on every row.
-type rule uint8
+// ruleSet says which of the registry's record rules (schema.rules,
+// flattened in service order) a record may break: a CSV whose columns
+// cannot break a rule skips it on every row. nil means every rule.
+type ruleSet []bool
 
-const (
-	ruleTier rule = 1 << iota
-	ruleTomTicketID
-	rulePhone
-	ruleCountry
-	allRules = ruleTier | ruleTomTicketID | rulePhone | ruleCountry
-)
-
-// Managed bits of the providers, as engine.ProviderNames orders them.
-var (
-	bitInvisibleCollector = uint8(1) << engine.ProviderIndex(engine.InvisibleCollector)
-	bitTomTicket          = uint8(1) << engine.ProviderIndex(engine.TomTicket)
-)
-
-// rulesFor returns the rules that records with these keys may break.
-func rulesFor(paths []string, managed uint8) rule {
-	var r rule
-	for _, p := range paths {
-		switch p {
-		case pathTierNote, pathTierGrace:
-			r |= ruleTier
-		case pathIDType, pathInternal:
-			r |= ruleTomTicketID
-		case pathPhone:
-			r |= rulePhone
+// rulesFor returns the rules that records with these keys, managed in these
+// services, may break.
+func (sc *schema) rulesFor(paths []string, managed uint64) ruleSet {
+	var set ruleSet
+	for i, rules := range sc.rules {
+		for _, r := range rules {
+			on := managed&(1<<i) != 0
+			if on && len(r.paths) > 0 {
+				on = false
+				for _, p := range r.paths {
+					if slices.Contains(paths, p) {
+						on = true
+						break
+					}
+				}
+			}
+			set = append(set, on)
 		}
 	}
-	if managed&bitInvisibleCollector != 0 {
-		r |= ruleCountry
-	}
-	return r
+	return set
 }
 
-// checkRecord applies the rules that span keys of one record. bad lists the
-// paths whose values were rejected, so that no rule reports them again.
-func (l *loader) checkRecord(c *engine.Customer, bad []string, src recordSource, rules rule) {
-	has := func(path string) bool {
-		_, ok := c.Fields.Get(path)
-		return ok || slices.Contains(bad, path)
-	}
+// checkRecord applies the rules that span keys of one record: each managed
+// service's Rules, and the stricter bounds a service puts on a shared key
+// (TomTicket's 20-character phones). bad lists the paths whose values were
+// rejected, so that no rule reports them again.
+func (l *loader) checkRecord(c *engine.Customer, bad []string, src recordSource, rules ruleSet) {
+	sc := l.sc
 	errorAt := func(path, detail, format string, args ...any) {
 		l.add(engine.Error, src.pos(path), src.label(path)+": "+fmt.Sprintf(format, args...), detail)
 	}
-
-	if rules&ruleTier != 0 && !has(pathTierID) {
-		for _, p := range [...]string{pathTierNote, pathTierGrace} {
-			if _, ok := c.Fields.Get(p); ok {
-				l.add(engine.Error, src.pos(p), src.label(pathTierID)+": required when other tier keys are set",
-					"changing the tier's grace period or comments needs the tier's id")
-				break
+	n := 0
+	for i, svc := range sc.reg.Services() {
+		managed := c.Managed&(1<<i) != 0
+		for _, r := range sc.rules[i] {
+			on := rules == nil || rules[n]
+			n++
+			if !managed || !on {
+				continue
+			}
+			get := func(field string) (engine.Value, bool) { return c.Fields.Get(sc.reg.Path(svc.Name, field)) }
+			isBad := func(field string) bool { return slices.Contains(bad, sc.reg.Path(svc.Name, field)) }
+			for _, p := range r.rule.Check(c.ID, get, isBad) {
+				at := sc.reg.Path(svc.Name, p.At)
+				label := at
+				if p.Label != "" {
+					label = sc.reg.Path(svc.Name, p.Label)
+				}
+				l.add(engine.Error, src.pos(at), src.label(label)+": "+p.Summary, p.Detail)
 			}
 		}
-	}
-
-	if rules&ruleTomTicketID != 0 {
-		idType, ok := c.Fields.Get(pathIDType)
-		byEmail := ok && idType.S == "email"
-		if _, ok := c.Fields.Get(pathInternal); ok && !byEmail && !slices.Contains(bad, pathIDType) {
-			errorAt(pathInternal, "TomTicket keeps an internal_id only for customers identified by e-mail",
-				"only allowed with tomticket.id_type: email")
+		if !managed {
+			continue
 		}
-		if byEmail {
-			if len(c.ID) > 250 || !validEmail(c.ID) {
-				errorAt("id", "TomTicket identifies these customers by their e-mail address",
-					"must be an e-mail address with tomticket.id_type: email")
+		for j := range svc.Keys {
+			sk := &svc.Keys[j]
+			if !sk.Shared || sk.MaxLen == 0 {
+				continue
 			}
-			if e, ok := c.Fields.Get(pathEmail); ok && (e.IsNull() || !strings.EqualFold(e.S, c.ID)) {
-				errorAt(pathEmail, "TomTicket identifies the customer by the e-mail address in its id",
-					"must equal the id %q with tomticket.id_type: email", c.ID)
+			if k := sc.reg.LookupKey(sk.Field); k != nil && k.MaxLen != 0 && k.MaxLen <= sk.MaxLen {
+				continue // the manifest-level bound already holds it
+			}
+			if v, ok := c.Fields.Get(sk.Field); ok && len(v.S) > sk.MaxLen {
+				if n := utf8.RuneCountInString(v.S); n > sk.MaxLen {
+					errorAt(sk.Field, sk.LongDetail, "too long for %s: %d characters (at most %d)", svc.Name, n, sk.MaxLen)
+				}
 			}
 		}
-	}
-
-	if rules&rulePhone != 0 && c.Managed&bitTomTicket != 0 {
-		if p, ok := c.Fields.Get(pathPhone); ok && len(p.S) > engine.TomTicketPhoneMax {
-			if n := utf8.RuneCountInString(p.S); n > engine.TomTicketPhoneMax {
-				errorAt(pathPhone, "TomTicket keeps phone numbers of up to 20 characters",
-					"too long for tomticket: %d characters (at most %d)", n, engine.TomTicketPhoneMax)
-			}
-		}
-	}
-	if rules&ruleCountry != 0 && c.Managed&bitInvisibleCollector != 0 && !has(pathCountry) {
-		errorAt(pathCountry, "InvisibleCollector needs the country on every create and update",
-			"required when the customer is managed in invisiblecollector")
 	}
 
 	if c.Managed == 0 && len(bad) == 0 {

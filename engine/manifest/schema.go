@@ -1,15 +1,17 @@
 package manifest
 
 import (
+	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/reconcile-dev/reconcile/engine"
 )
 
 // schemaNode is one level of the YAML customer record: the record itself,
-// a provider block, bonifiq's tier. The tree is engine.Schema's paths split
-// at the dots.
+// a service's block, bonifiq's tier. The tree is the registry's key paths
+// split at the dots.
 type schemaNode struct {
 	// key is the leaf's schema entry, nil for a block.
 	key      *engine.Key
@@ -18,10 +20,38 @@ type schemaNode struct {
 	names []string
 }
 
-var schemaRoot = func() *schemaNode {
-	root := &schemaNode{children: map[string]*schemaNode{}}
-	for _, k := range engine.Schema {
-		n := root
+// schema is what the loader knows of a registry's keys, worked out once per
+// registry.
+type schema struct {
+	reg  *engine.Registry
+	root *schemaNode
+	// headerPaths lists the canonical CSV headers for hints: every key path
+	// except a family's, which needs a field id.
+	headerPaths []string
+	// examples are keys users recognise, one per service, for hints:
+	// "bonifiq.enrolled".
+	examples []string
+	// rules are each service's record rules, by registry index.
+	rules [][]serviceRule
+}
+
+// serviceRule is one of a service's record rules, with the manifest paths
+// whose presence can break it (none: every customer managed there).
+type serviceRule struct {
+	svc   *engine.Service
+	rule  engine.Rule
+	paths []string
+}
+
+var schemas sync.Map // *engine.Registry → *schema
+
+func schemaOf(reg *engine.Registry) *schema {
+	if sc, ok := schemas.Load(reg); ok {
+		return sc.(*schema)
+	}
+	sc := &schema{reg: reg, root: &schemaNode{children: map[string]*schemaNode{}}}
+	for _, k := range reg.Keys() {
+		n := sc.root
 		for part := range strings.SplitSeq(k.Path, ".") {
 			c := n.children[part]
 			if c == nil {
@@ -32,41 +62,66 @@ var schemaRoot = func() *schemaNode {
 			n = c
 		}
 		n.key = k
+		if !k.Prefix {
+			sc.headerPaths = append(sc.headerPaths, k.Path)
+		}
 	}
-	return root
-}()
+	sc.rules = make([][]serviceRule, len(reg.Services()))
+	for i, svc := range reg.Services() {
+		if svc.Example != "" {
+			sc.examples = append(sc.examples, svc.Name+"."+svc.Example)
+		}
+		for _, r := range svc.Rules {
+			sr := serviceRule{svc: svc, rule: r}
+			for _, f := range r.Fields {
+				sr.paths = append(sr.paths, reg.Path(svc.Name, f))
+			}
+			sc.rules[i] = append(sc.rules[i], sr)
+		}
+	}
+	actual, _ := schemas.LoadOrStore(reg, sc)
+	return actual.(*schema)
+}
 
-// Keys the record rules look at, by path; they are the schema's own strings.
-var (
-	keyID         = engine.LookupKey("id")
-	pathEmail     = engine.LookupKey("email").Path
-	pathPhone     = engine.LookupKey("phone").Path
-	pathTierID    = engine.LookupKey("bonifiq.tier.id").Path
-	pathTierGrace = engine.LookupKey("bonifiq.tier.grace_period_days").Path
-	pathTierNote  = engine.LookupKey("bonifiq.tier.comments").Path
-	pathCountry   = engine.LookupKey("invisiblecollector.country").Path
-	pathIDType    = engine.LookupKey("tomticket.id_type").Path
-	pathInternal  = engine.LookupKey("tomticket.internal_id").Path
-)
-
-// providerBit returns the Managed bit of k's provider, or 0 for a shared key.
-func providerBit(k *engine.Key) uint8 {
+// providerBit returns the Managed bit of k's service, or 0 for a shared key.
+func (sc *schema) providerBit(k *engine.Key) uint64 {
 	if k.Provider == "" {
 		return 0
 	}
-	return 1 << engine.ProviderIndex(k.Provider)
+	return 1 << sc.reg.Index(k.Provider)
+}
+
+// serviceList names the services: "bonifiq, invisiblecollector or tomticket".
+func (sc *schema) serviceList(conj string) string {
+	names := sc.reg.Names()
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " " + conj + " " + names[len(names)-1]
+}
+
+// exampleColumns renders the examples for a hint: "bonifiq.enrolled or
+// tomticket.language" (the first and the last service's).
+func (sc *schema) exampleColumns() string {
+	switch len(sc.examples) {
+	case 0:
+		return "a service's key"
+	case 1:
+		return sc.examples[0]
+	}
+	return sc.examples[0] + " or " + sc.examples[len(sc.examples)-1]
 }
 
 // misplacedHint names where a key that is unknown at one level of a YAML
 // record belongs, when it is a key of another level: "enrolled" at the
 // customer level goes in the bonifiq block.
-func misplacedHint(name, here string) string {
+func (sc *schema) misplacedHint(name, here string) string {
 	if i := strings.IndexByte(name, '.'); i > 0 {
-		if k := engine.LookupKey(name); k != nil || schemaRoot.children[name[:i]] != nil {
+		if k := sc.reg.LookupKey(name); k != nil || sc.root.children[name[:i]] != nil {
 			return "nest the key instead of joining it with dots: " + nested(name)
 		}
 	}
-	for _, k := range engine.Schema {
+	for _, k := range sc.reg.Keys() {
 		if k.Prefix || k.Path == "id" {
 			continue
 		}
@@ -85,6 +140,30 @@ func misplacedHint(name, here string) string {
 	return ""
 }
 
+// keyPathHint is the hint for an unknown dotted key path (a CSV header, a
+// sources column or default).
+func (sc *schema) keyPathHint(word string) string {
+	if h := didYouMean(word, sc.headerPaths); h != "" {
+		return h
+	}
+	for _, k := range sc.reg.Keys() {
+		if strings.HasPrefix(k.Path, word+".") && !k.Prefix {
+			return fmt.Sprintf("did you mean %q?", k.Path)
+		}
+	}
+	for _, k := range sc.reg.Keys() {
+		if k.Provider != "" && (k.Field == word || strings.HasSuffix(k.Field, "."+word)) {
+			return fmt.Sprintf("did you mean %q?", k.Path)
+		}
+	}
+	for _, k := range sc.reg.Keys() {
+		if k.Prefix && strings.HasPrefix(word, k.Path) {
+			return "a custom field is " + k.Path + ".FIELD_ID"
+		}
+	}
+	return ""
+}
+
 // nested renders a dotted path as nested YAML: "bonifiq: {tier: {id: ...}}".
 func nested(path string) string {
 	parts := strings.Split(path, ".")
@@ -93,4 +172,18 @@ func nested(path string) string {
 		s = p + ": {" + s + "}"
 	}
 	return s
+}
+
+// disablers names the services that support on_remove: disable.
+func (sc *schema) disablers() string {
+	var names []string
+	for _, svc := range sc.reg.Services() {
+		if svc.Disable != nil {
+			names = append(names, svc.Name)
+		}
+	}
+	if len(names) == 0 {
+		return "no service"
+	}
+	return strings.Join(names, ", ")
 }

@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/reconcile-dev/reconcile/engine"
@@ -46,7 +45,7 @@ func value(k *engine.Key, text string) (engine.Value, problem) {
 		if p := checkLen(k, text); !p.ok() {
 			return engine.Value{}, p
 		}
-		if !validEmail(text) {
+		if !engine.ValidEmail(text) {
 			return engine.Value{}, problem{msg: fmt.Sprintf("invalid e-mail address %q", text)}
 		}
 		return engine.String(text), problem{}
@@ -164,40 +163,6 @@ func looksScientific(s string) bool {
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
-
-// validEmail is a plain check of an e-mail address: one @, a non-empty
-// local part, a domain with a dot and no empty labels, no spaces or control
-// characters.
-func validEmail(s string) bool {
-	at := -1
-	ascii := true
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c <= ' ' || c == 0x7f:
-			return false
-		case c >= utf8.RuneSelf:
-			ascii = false
-		case c == '@':
-			if at >= 0 {
-				return false
-			}
-			at = i
-		}
-	}
-	if !ascii {
-		for _, r := range s {
-			if unicode.IsSpace(r) || unicode.IsControl(r) || r == utf8.RuneError {
-				return false
-			}
-		}
-	}
-	if at <= 0 || at == len(s)-1 {
-		return false
-	}
-	d := s[at+1:]
-	return strings.IndexByte(d, '.') > 0 && d[len(d)-1] != '.' && !strings.Contains(d, "..")
-}
 
 // parseBool reads the booleans a spreadsheet may hold, in any case.
 func parseBool(s string) (v, ok bool) {

@@ -7,6 +7,7 @@ import (
 	"golang.org/x/text/language"
 
 	"github.com/reconcile-dev/reconcile/engine"
+	"github.com/reconcile-dev/reconcile/providers/registry"
 )
 
 func TestValue(t *testing.T) {
@@ -88,7 +89,7 @@ func TestValue(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.key+"="+tc.text, func(t *testing.T) {
-			k := engine.LookupKey(tc.key)
+			k := registry.Default().LookupKey(tc.key)
 			if k == nil {
 				t.Fatalf("no key %q", tc.key)
 			}
@@ -110,7 +111,7 @@ func TestValueAllocations(t *testing.T) {
 		"tomticket.language": "pt-BR", "invisiblecollector.country": "BR",
 	}
 	for path, text := range keys {
-		k := engine.LookupKey(path)
+		k := registry.Default().LookupKey(path)
 		if n := testing.AllocsPerRun(100, func() { value(k, text) }); n != 0 {
 			t.Errorf("value(%s, %q) allocates %v times", path, text, n)
 		}

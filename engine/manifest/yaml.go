@@ -334,10 +334,11 @@ func (f *yamlFile) loadProviders(n *yaml.Node) {
 	for _, p := range f.mappingPairs(n, "providers", true, false) {
 		name := p.key.Value
 		label := "providers." + name
-		if !engine.IsProvider(name) {
-			hint := didYouMean(name, engine.ProviderNames)
+		reg := f.l.sc.reg
+		if !reg.Has(name) {
+			hint := didYouMean(name, reg.Names())
 			if hint == "" {
-				hint = "the providers are " + strings.Join(engine.ProviderNames, ", ")
+				hint = "the providers are " + strings.Join(reg.Names(), ", ")
 			}
 			f.errorf(p.key, hint, "%s: unknown provider", label)
 			continue
@@ -346,7 +347,7 @@ func (f *yamlFile) loadProviders(n *yaml.Node) {
 			f.errorf(p.key, "configure each provider once, in one manifest", "%s: configured twice (first at %s)", label, first)
 			continue
 		}
-		cfg := engine.DefaultProviderConfig(name)
+		cfg := reg.DefaultConfig(name)
 		cfg.Pos = f.pos(p.key)
 		f.l.providers[name] = cfg.Pos
 		switch {
@@ -423,8 +424,8 @@ func (f *yamlFile) providerSetting(name string, cfg *engine.ProviderConfig, s pa
 		case engine.OnRemoveForget:
 			cfg.OnRemove = engine.OnRemoveForget
 		case engine.OnRemoveDisable:
-			if name != engine.BonifiQ {
-				f.errorf(s.val, name+" can only forget customers that leave the manifests", "%s: disable is supported only by bonifiq", label)
+			if svc := f.l.sc.reg.Service(name); svc == nil || svc.Disable == nil {
+				f.errorf(s.val, name+" can only forget customers that leave the manifests", "%s: disable is supported only by %s", label, f.l.sc.disablers())
 				return
 			}
 			cfg.OnRemove = engine.OnRemoveDisable
@@ -506,7 +507,7 @@ func (f *yamlFile) loadCustomer(i int, n *yaml.Node) {
 			r.id(p.val, join(label, name))
 			continue
 		}
-		r.walkKey(schemaRoot, "", p, label)
+		r.walkKey(r.f.l.sc.root, "", p, label)
 	}
 	if !hasID {
 		f.errorf(n, "every customer needs its id in your own store", "%s: missing id", label)
@@ -516,7 +517,7 @@ func (f *yamlFile) loadCustomer(i int, n *yaml.Node) {
 	if !r.idOK {
 		return
 	}
-	f.l.checkRecord(r.c, r.bad, r, allRules)
+	f.l.checkRecord(r.c, r.bad, r, nil)
 	f.l.addCustomer(r.c)
 }
 
@@ -534,7 +535,7 @@ func (r *yamlRecord) id(v *yaml.Node, label string) {
 		f.errorf(v, "remove them: ids must match exactly", "%s: %q has surrounding spaces", label, v.Value)
 		return
 	}
-	if _, p := value(keyID, v.Value); !p.ok() {
+	if _, p := value(engine.IDKey, v.Value); !p.ok() {
 		f.errorf(v, p.detail, "%s: %s", label, p.msg)
 		return
 	}
@@ -547,10 +548,10 @@ func (r *yamlRecord) walkKey(sn *schemaNode, path string, p pair, label string) 
 	name := p.key.Value
 	keyLabel := join(label, name)
 	child := sn.children[name]
-	if child == nil || (sn == schemaRoot && name == "id") {
+	if child == nil || (sn == r.f.l.sc.root && name == "id") {
 		hint := didYouMean(name, sn.names)
 		if hint == "" {
-			hint = misplacedHint(name, path)
+			hint = r.f.l.sc.misplacedHint(name, path)
 		}
 		f.errorf(p.key, hint, "%s: unknown key", keyLabel)
 		return
@@ -568,8 +569,8 @@ func (r *yamlRecord) walkKey(sn *schemaNode, path string, p pair, label string) 
 			r.bad = append(r.bad, childPath)
 			return
 		}
-		if sn == schemaRoot {
-			r.c.Managed |= 1 << engine.ProviderIndex(name)
+		if sn == r.f.l.sc.root {
+			r.c.Managed |= 1 << r.f.l.sc.reg.Index(name)
 		}
 		for _, q := range f.pairs(v, keyLabel, true) {
 			r.walkKey(child, childPath, q, keyLabel)
@@ -649,7 +650,7 @@ func (r *yamlRecord) label(path string) string {
 }
 
 func (r *yamlRecord) unmanagedHint() (string, bool) {
-	return "add a bonifiq, invisiblecollector or tomticket block", true
+	return "add a " + r.f.l.sc.serviceList("or") + " block", true
 }
 
 // sourceKeys lists the keys of a sources entry.
@@ -753,9 +754,9 @@ func (f *yamlFile) parseColumns(src *source, n *yaml.Node, label string) {
 		if !ok {
 			continue
 		}
-		k := engine.LookupKey(text)
+		k := f.l.sc.reg.LookupKey(text)
 		if k == nil {
-			f.errorf(p.val, keyPathHint(text), "%s: unknown key %q", colLabel, text)
+			f.errorf(p.val, f.l.sc.keyPathHint(text), "%s: unknown key %q", colLabel, text)
 			continue
 		}
 		path := k.Path
@@ -791,12 +792,12 @@ func (f *yamlFile) parseDefaults(src *source, n *yaml.Node, label string) {
 	for _, p := range f.pairs(n, label, true) {
 		name := p.key.Value
 		keyLabel := join(label, name)
-		k := engine.LookupKey(name)
+		k := f.l.sc.reg.LookupKey(name)
 		switch {
 		case k == nil:
-			f.errorf(p.key, keyPathHint(name), "%s: unknown key", keyLabel)
+			f.errorf(p.key, f.l.sc.keyPathHint(name), "%s: unknown key", keyLabel)
 			continue
-		case k == keyID:
+		case k == engine.IDKey:
 			f.errorf(p.key, "each row needs its own id", "%s: id cannot have a default", keyLabel)
 			continue
 		}

@@ -23,6 +23,8 @@ import (
 // package documentation for the format and the guarantees.
 type File struct {
 	path string
+	// services lists the services the state may hold (none: any).
+	services []string
 
 	mu sync.Mutex
 	// known is the file as this File last read or wrote it, nil when it
@@ -33,7 +35,9 @@ type File struct {
 
 // NewFile returns the backend for the state file at path. Nothing is read
 // or created until a method is called.
-func NewFile(path string) *File { return &File{path: path} }
+// known lists the services whose addresses it may hold (none: any
+// well-formed name).
+func NewFile(path string, known ...string) *File { return &File{path: path, services: known} }
 
 // String returns the file's path.
 func (f *File) String() string { return f.path }
@@ -83,7 +87,7 @@ func (f *File) load(ctx context.Context) (*engine.State, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("reading state %s: not a regular file", f.path)
 	}
-	s, err := read(ctx, fh, f.path, fi.Size())
+	s, err := read(ctx, fh, f.path, fi.Size(), f.services)
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +166,7 @@ func (f *File) Save(ctx context.Context, s *engine.State) error {
 			s.Serial = old
 		}
 	}()
-	if err := Write(pf, s); err != nil {
+	if err := Write(pf, s, f.services...); err != nil {
 		return fmt.Errorf("saving state %s: %w", f.path, err)
 	}
 	fi, err := pf.Stat()
@@ -233,7 +237,7 @@ func (f *File) checkReplace(ctx context.Context, s *engine.State) error {
 	if _, err := fh.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("saving state: %w", err)
 	}
-	if _, err := read(ctx, fh, f.path, fi.Size()); errors.As(err, &ce) {
+	if _, err := read(ctx, fh, f.path, fi.Size(), f.services); errors.As(err, &ce) {
 		return unreadable(err)
 	} else if err != nil {
 		return fmt.Errorf("saving state: %w", err)

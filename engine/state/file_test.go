@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/reconcile-dev/reconcile/engine"
+	"github.com/reconcile-dev/reconcile/providers/registry"
 )
 
 var _ engine.Backend = (*File)(nil)
@@ -37,7 +38,7 @@ func genState(n int) *engine.State {
 		}
 		e := &engine.Entry{ID: id}
 		if i%2 == 0 {
-			e.Provider = engine.BonifiQ
+			e.Provider = "bonifiq"
 			e.Fields = engine.Fields{
 				{Name: "email", Value: engine.String(fmt.Sprintf("customer%d@example.com", c))},
 				{Name: "enabled", Value: engine.Bool(c%5 != 0)},
@@ -47,7 +48,7 @@ func genState(n int) *engine.State {
 			}
 			e.IDs = engine.Fields{{Name: "PublicId", Value: engine.String(fmt.Sprintf("bq-%08x-%04x", c*2654435761%(1<<32), c%65536))}}
 		} else {
-			e.Provider = engine.InvisibleCollector
+			e.Provider = "invisiblecollector"
 			e.Fields = engine.Fields{
 				{Name: "email", Value: engine.String(fmt.Sprintf("customer%d@example.com", c))},
 				{Name: "external_id", Value: engine.String(id)},
@@ -66,7 +67,7 @@ func genState(n int) *engine.State {
 func tricky() *engine.State {
 	s := &engine.State{Lineage: testLineage, Resources: map[string]*engine.Entry{}}
 	add := func(e *engine.Entry) { s.Resources[e.Address()] = e }
-	add(&engine.Entry{Provider: engine.BonifiQ, ID: "1001",
+	add(&engine.Entry{Provider: "bonifiq", ID: "1001",
 		Fields: engine.Fields{
 			{Name: "email", Value: engine.String("a@b.c")},
 			{Name: "enabled", Value: engine.Bool(true)},
@@ -76,7 +77,7 @@ func tricky() *engine.State {
 		},
 		IDs: engine.Fields{{Name: "PublicId", Value: engine.String("x")}},
 	})
-	add(&engine.Entry{Provider: engine.InvisibleCollector, ID: "a/b c", // ids may hold slashes
+	add(&engine.Entry{Provider: "invisiblecollector", ID: "a/b c", // ids may hold slashes
 		Fields: engine.Fields{
 			{Name: "big", Value: engine.Int(-9223372036854775808)},
 			{Name: "disabled", Value: engine.Bool(false)},
@@ -85,7 +86,7 @@ func tricky() *engine.State {
 			{Name: "ünïcode name", Value: engine.String("日本語")},
 		},
 	})
-	add(&engine.Entry{Provider: engine.TomTicket, ID: "ção"}) // no fields, no ids
+	add(&engine.Entry{Provider: "tomticket", ID: "ção"}) // no fields, no ids
 	return s
 }
 
@@ -162,7 +163,7 @@ func TestSaveKeepsBackup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Resources["tomticket/1"] = &engine.Entry{Provider: engine.TomTicket, ID: "1"}
+	s.Resources["tomticket/1"] = &engine.Entry{Provider: "tomticket", ID: "1"}
 	if err := f.Save(t.Context(), s); err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +171,7 @@ func TestSaveKeepsBackup(t *testing.T) {
 		t.Errorf("first Save made a backup of nothing: %v", err)
 	}
 	first, _ := os.ReadFile(path)
-	s.Resources["tomticket/2"] = &engine.Entry{Provider: engine.TomTicket, ID: "2"}
+	s.Resources["tomticket/2"] = &engine.Entry{Provider: "tomticket", ID: "2"}
 	if err := f.Save(t.Context(), s); err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +296,7 @@ func TestSaveConcurrentWriter(t *testing.T) {
 // and the serial is restored.
 func TestSaveInvalidState(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "reconcile.state.json")
-	f := NewFile(path)
+	f := NewFile(path, registry.Default().Names()...)
 	s := tricky()
 	if err := f.Save(t.Context(), s); err != nil {
 		t.Fatal(err)
@@ -310,13 +311,13 @@ func TestSaveInvalidState(t *testing.T) {
 			s.Resources["hubspot/1"] = &engine.Entry{Provider: "hubspot", ID: "1"}
 		}, `hubspot/1: unknown provider "hubspot"`},
 		{"key and address differ", func(s *engine.State) {
-			s.Resources["bonifiq/2"] = &engine.Entry{Provider: engine.BonifiQ, ID: "3"}
+			s.Resources["bonifiq/2"] = &engine.Entry{Provider: "bonifiq", ID: "3"}
 		}, "bonifiq/2: the entry's address is bonifiq/3"},
 		{"unsorted fields", func(s *engine.State) {
-			s.Resources["bonifiq/2"] = &engine.Entry{Provider: engine.BonifiQ, ID: "2", Fields: engine.Fields{{Name: "b"}, {Name: "a"}}}
+			s.Resources["bonifiq/2"] = &engine.Entry{Provider: "bonifiq", ID: "2", Fields: engine.Fields{{Name: "b"}, {Name: "a"}}}
 		}, `"b" and "a" are not sorted and unique`},
 		{"bad integer", func(s *engine.State) {
-			s.Resources["bonifiq/2"] = &engine.Entry{Provider: engine.BonifiQ, ID: "2", Fields: engine.Fields{{Name: "n", Value: engine.Value{S: "12abc", K: engine.KindInt}}}}
+			s.Resources["bonifiq/2"] = &engine.Entry{Provider: "bonifiq", ID: "2", Fields: engine.Fields{{Name: "n", Value: engine.Value{S: "12abc", K: engine.KindInt}}}}
 		}, `"n": invalid value`},
 		{"bad lineage", func(s *engine.State) { s.Lineage = "x" }, `lineage "x" is not a UUID`},
 	}

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -165,7 +166,7 @@ func (f *File) replayJournal(s *engine.State) (bool, error) {
 		}
 		// A record the state could not hold would be folded in, then make
 		// every Save fail: refuse it here, naming the line.
-		if prov, _, ok := engine.SplitAddress(rec.Address); !ok || !engine.IsProvider(prov) {
+		if prov, _, ok := engine.SplitAddress(rec.Address); !ok || !f.knows(prov) {
 			return false, &CorruptError{Path: f.journalPath(), Line: line, Msg: fmt.Sprintf("record for an invalid address %q", rec.Address)}
 		}
 		s.ApplyRecord(rec)
@@ -188,4 +189,12 @@ func (f *File) discardJournal() error {
 		return err
 	}
 	return nil
+}
+
+// knows reports whether the state may hold addresses of service name.
+func (f *File) knows(name string) bool {
+	if len(f.services) == 0 {
+		return validProvider(name)
+	}
+	return slices.Contains(f.services, name)
 }

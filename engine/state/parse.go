@@ -9,6 +9,7 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 
@@ -32,6 +33,7 @@ type lineParser struct {
 	fields  []fieldRec
 	scratch []byte            // an unescaped string, until it is copied
 	names   map[string]string // field names seen, to share one copy of each
+	known   []string          // the services an address may name (none: any)
 	// recent holds the names last seen at each position in fields (0) and
 	// ids (1): neighbouring lines list the same names in the same order, so
 	// this usually spares the map lookup.
@@ -61,8 +63,8 @@ type fieldRec struct {
 	kind engine.Kind
 }
 
-func newLineParser() *lineParser {
-	return &lineParser{names: make(map[string]string, 64)}
+func newLineParser(known []string) *lineParser {
+	return &lineParser{names: make(map[string]string, 64), known: known}
 }
 
 func (p *lineParser) reset() {
@@ -121,14 +123,20 @@ func (p *lineParser) finish(r *entryRec) *lineError {
 		return &lineError{msg: fmt.Sprintf("address %q is not PROVIDER/ID", addr)}
 	}
 	r.provider = ""
-	for _, name := range engine.ProviderNames {
+	for _, name := range p.known {
 		if string(addr[:slash]) == name {
 			r.provider = name
 			break
 		}
 	}
+	if r.provider == "" && len(p.known) == 0 && validProvider(string(addr[:slash])) {
+		r.provider = p.intern(addr[:slash])
+	}
 	if r.provider == "" {
-		return &lineError{msg: fmt.Sprintf("unknown provider %q in address %q (known: %s)", addr[:slash], addr, providerList())}
+		if len(p.known) == 0 {
+			return &lineError{msg: fmt.Sprintf("invalid provider %q in address %q", addr[:slash], addr)}
+		}
+		return &lineError{msg: fmt.Sprintf("unknown provider %q in address %q (known: %s)", addr[:slash], addr, strings.Join(p.known, ", "))}
 	}
 	for _, set := range [...]struct {
 		s     span
@@ -154,17 +162,6 @@ func sortedUnique(fs []fieldRec) bool {
 		}
 	}
 	return true
-}
-
-func providerList() string {
-	b := []byte{}
-	for i, name := range engine.ProviderNames {
-		if i > 0 {
-			b = append(b, ", "...)
-		}
-		b = append(b, name...)
-	}
-	return string(b)
 }
 
 // materialize turns the chunk's records into entries, appending their

@@ -138,9 +138,11 @@ func truncate(b []byte, n int) string {
 }
 
 // Read decodes a state in the file format from r; name is the file name for
-// messages. A malformed input gives a *CorruptError.
-func Read(ctx context.Context, r io.Reader, name string) (*engine.State, error) {
-	return read(ctx, r, name, -1)
+// messages. A malformed input gives a *CorruptError. known lists the
+// services whose addresses the state may hold; with none, any well-formed
+// service name is read.
+func Read(ctx context.Context, r io.Reader, name string, known ...string) (*engine.State, error) {
+	return read(ctx, r, name, -1, known)
 }
 
 // chunk is a run of whole lines for a decoder.
@@ -169,7 +171,7 @@ var blockPool = sync.Pool{New: func() any { b := make([]byte, 0, blockBytes); re
 // One goroutine reads blocks of whole lines, GOMAXPROCS goroutines decode
 // them, and the calling goroutine adds the entries to the map in file
 // order, so the first bad line in the file is the one reported.
-func read(ctx context.Context, r io.Reader, name string, size int64) (*engine.State, error) {
+func read(ctx context.Context, r io.Reader, name string, size int64, known []string) (*engine.State, error) {
 	br := &blockReader{r: r, name: name}
 	first, err := br.header()
 	if err != nil {
@@ -197,7 +199,7 @@ func read(ctx context.Context, r io.Reader, name string, size int64) (*engine.St
 	wg.Go(func() { br.run(work, order, stop) })
 	for range workers {
 		wg.Go(func() {
-			p := newLineParser()
+			p := newLineParser(known)
 			for c := range work {
 				select {
 				case <-stop:

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/reconcile-dev/reconcile/engine"
+	"github.com/reconcile-dev/reconcile/providers/registry"
 )
 
 const hdr = `{"format_version":"1","lineage":"` + testLineage + `","serial":4,"resources":`
@@ -73,7 +74,7 @@ func TestLoadCorrupt(t *testing.T) {
 			if err := os.WriteFile(path, []byte(tt.file), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			_, err := NewFile(path).Load(t.Context())
+			_, err := NewFile(path, registry.Default().Names()...).Load(t.Context())
 			if !errors.Is(err, engine.ErrStateCorrupt) {
 				t.Fatalf("Load = %v, want an error wrapping ErrStateCorrupt", err)
 			}
@@ -171,7 +172,7 @@ func TestParallelLoadReportsFirstError(t *testing.T) {
 		lines[n] = []byte(`{"address":"nope/1","fields":{}}`)
 	}
 	for range 5 {
-		_, err := Read(t.Context(), bytes.NewReader(bytes.Join(lines, []byte("\n"))), "f")
+		_, err := Read(t.Context(), bytes.NewReader(bytes.Join(lines, []byte("\n"))), "f", registry.Default().Names()...)
 		if want := `f:30002: unknown provider "nope"`; err == nil || !strings.HasPrefix(err.Error(), want) {
 			t.Fatalf("Read = %v, want %s", err, want)
 		}
@@ -200,12 +201,12 @@ func FuzzFastPath(f *testing.F) {
 		if bytes.IndexByte(line, '\n') >= 0 {
 			return
 		}
-		fast := newLineParser()
+		fast := newLineParser(nil)
 		rf, ok := fast.fast(line)
 		if !ok {
 			return
 		}
-		slow := newLineParser()
+		slow := newLineParser(nil)
 		rs, err := slow.slow(line)
 		if err != nil {
 			t.Fatalf("fast accepts %q, slow says %s", line, err.msg)

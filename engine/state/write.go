@@ -22,7 +22,10 @@ import (
 // w may then have received part of it.
 //
 // Entries are sorted and encoded in parallel, in batches written in order.
-func Write(w io.Writer, s *engine.State) error {
+//
+// known lists the services whose addresses the state may hold; with none,
+// any well-formed service name is written.
+func Write(w io.Writer, s *engine.State, known ...string) error {
 	if s == nil {
 		return fmt.Errorf("writing state: no state")
 	}
@@ -32,7 +35,7 @@ func Write(w io.Writer, s *engine.State) error {
 	if s.Serial < 0 {
 		return fmt.Errorf("writing state: serial %d is negative", s.Serial)
 	}
-	rank := providerRanks()
+	rank := providerRanks(known, s)
 	items := make([]sortItem, 0, len(s.Resources))
 	for addr, e := range s.Resources {
 		it, err := newSortItem(addr, e, rank)
@@ -146,9 +149,19 @@ type sortItem struct {
 	e      *engine.Entry
 }
 
-// providerRanks ranks engine.ProviderNames in address order.
-func providerRanks() map[string]int {
-	names := slices.Clone(engine.ProviderNames)
+// providerRanks ranks the known services (or, with none, the services of
+// s's addresses) in address order.
+func providerRanks(known []string, s *engine.State) map[string]int {
+	names := slices.Clone(known)
+	if len(names) == 0 {
+		seen := map[string]bool{}
+		for addr := range s.Resources {
+			if p, _, ok := engine.SplitAddress(addr); ok && !seen[p] && validProvider(p) {
+				seen[p] = true
+				names = append(names, p)
+			}
+		}
+	}
 	slices.SortFunc(names, func(a, b string) int { return strings.Compare(a+"/", b+"/") })
 	rank := make(map[string]int, len(names))
 	for i, n := range names {
@@ -292,4 +305,18 @@ func checkFields(fs engine.Fields) error {
 		}
 	}
 	return nil
+}
+
+// validProvider reports whether name is a well-formed service name: lower
+// case letters and digits, starting with a letter.
+func validProvider(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; !(c >= 'a' && c <= 'z' || i > 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/reconcile-dev/reconcile/engine"
+	"github.com/reconcile-dev/reconcile/providers/registry"
 )
 
 // TestSortParts: the parallel sort gives plain address order, whatever the
@@ -17,11 +18,11 @@ import (
 // prefixes of one another.
 func TestSortParts(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	rank := providerRanks()
+	rank := providerRanks(registry.Default().Names(), nil)
 	var items []sortItem
 	var want []string
 	for range 1000 {
-		p := engine.ProviderNames[r.IntN(len(engine.ProviderNames))]
+		p := registry.Default().Names()[r.IntN(len(registry.Default().Names()))]
 		id := fmt.Sprintf("customer-%03d", r.IntN(500))
 		id = id[:8+r.IntN(len(id)-7)] // "customer", "customer-", "customer-4"...
 		if r.IntN(4) == 0 {

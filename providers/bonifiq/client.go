@@ -4,8 +4,6 @@ import (
 	"encoding/base64"
 	"net/http"
 	"net/url"
-	"slices"
-	"strings"
 
 	"github.com/reconcile-dev/reconcile/engine"
 	"github.com/reconcile-dev/reconcile/providers/internal/httpx"
@@ -13,7 +11,7 @@ import (
 
 // Names and defaults of the provider (SPEC 1).
 const (
-	Name           = engine.BonifiQ
+	Name           = "bonifiq"
 	DefaultBaseURL = "https://api.bonifiq.com.br"
 	EnvToken       = "BONIFIQ_API_TOKEN"
 	EnvKey         = "BONIFIQ_API_KEY"
@@ -32,13 +30,13 @@ const (
 	OpRead         = "read"
 )
 
-// profileFields are the fields PUT and upsert carry, in the order of the
-// provider's field names.
-var profileFields = []string{"birthday", "document", "email", "enrolled", "name", "phone", "signup_date"}
-
-func isProfile(name string) bool { return slices.Contains(profileFields, name) }
-func isStatus(name string) bool  { return name == "enabled" }
-func isTier(name string) bool    { return strings.HasPrefix(name, "tier.") }
+// callOf returns the call that settles field name (its wire table's Call).
+func callOf(name string) string {
+	if k := Service.Key(name); k != nil {
+		return k.Call
+	}
+	return ""
+}
 
 // Options configures a Client.
 type Options = httpx.Options
@@ -74,24 +72,13 @@ func (c *Client) Calls(ch *engine.Change) []engine.Call {
 	// Plans hold hundreds of thousands of changes: one backing array for
 	// the calls and one for their field names.
 	names := make([]string, 0, len(desired))
-	profileFields := func() []string {
+	fieldsOf := func(call string) []string {
 		start := len(names)
-		for _, f := range desired {
-			if isProfile(f.Name) {
-				names = append(names, f.Name)
-			}
-		}
+		names = Service.FieldsOf(names, call, desired)
 		return names[start:len(names):len(names)]
 	}
-	tierFields := func() []string {
-		start := len(names)
-		for _, f := range desired {
-			if isTier(f.Name) {
-				names = append(names, f.Name)
-			}
-		}
-		return names[start:len(names):len(names)]
-	}
+	profileFields := func() []string { return fieldsOf(callProfile) }
+	tierFields := func() []string { return fieldsOf(callTier) }
 	customer := "/v1/pvt/Customer/" + url.PathEscape(ch.ID)
 	status := func() engine.Call {
 		return engine.Call{Method: http.MethodPost, Path: customer + "/changestatus", Op: OpChangeStatus, Fields: enabledField}
@@ -111,13 +98,13 @@ func (c *Client) Calls(ch *engine.Change) []engine.Call {
 			calls = append(calls, tier(tf))
 		}
 	case engine.ActionUpdate:
-		if changes(ch, isProfile) {
+		if changes(ch, callProfile) {
 			calls = append(calls, engine.Call{Method: http.MethodPut, Path: customer, Op: OpUpdate, Fields: profileFields()})
 		}
-		if changes(ch, isStatus) {
+		if changes(ch, callStatus) {
 			calls = append(calls, status())
 		}
-		if changes(ch, isTier) {
+		if changes(ch, callTier) {
 			calls = append(calls, tier(tierFields()))
 		}
 	case engine.ActionDisable:
@@ -132,39 +119,12 @@ func (c *Client) Calls(ch *engine.Change) []engine.Call {
 // enabledField is what a changestatus settles; shared, never modified.
 var enabledField = []string{"enabled"}
 
-// managed lists the names of the desired fields that match.
-func managed(fs engine.Fields, match func(string) bool) []string {
-	var names []string
-	for _, f := range fs {
-		if match(f.Name) {
-			names = append(names, f.Name)
-		}
-	}
-	return names
-}
-
-func changes(ch *engine.Change, match func(string) bool) bool {
+// changes reports whether any of ch's changing fields is settled by call.
+func changes(ch *engine.Change, call string) bool {
 	for _, f := range ch.FieldChanges() {
-		if match(f.Name) {
+		if callOf(f.Name) == call {
 			return true
 		}
 	}
 	return false
-}
-
-// opOf returns the call's operation, inferring it from the path when the
-// call was decoded from a saved plan (which does not carry Op).
-func opOf(call engine.Call) string {
-	if call.Op != "" {
-		return call.Op
-	}
-	switch {
-	case call.Method == http.MethodPost && strings.HasSuffix(call.Path, "/upsert"):
-		return OpUpsert
-	case strings.HasSuffix(call.Path, "/changestatus"):
-		return OpChangeStatus
-	case strings.HasSuffix(call.Path, "/changetier"):
-		return OpChangeTier
-	}
-	return OpUpdate
 }

@@ -19,7 +19,7 @@ import (
 // Do makes one attempt of call. It makes no retries: the apply engine owns
 // them.
 func (c *Client) Do(ctx context.Context, ch *engine.Change, call engine.Call) (engine.Outcome, error) {
-	op := opOf(call)
+	op := call.Op
 	id := httpx.Call{Provider: Name, Op: op, ID: ch.ID}
 	var desired, params engine.Fields
 	if ch.Desired != nil {
@@ -197,29 +197,7 @@ func encode(body map[string]any) ([]byte, error) {
 // OriginalId and every managed profile field, null for a cleared one.
 func ProfileBody(id string, desired engine.Fields) map[string]any {
 	body := map[string]any{"OriginalId": id}
-	for _, f := range desired {
-		v := f.Value
-		switch f.Name {
-		case "name":
-			body["Name"] = str(v)
-		case "email":
-			body["Email"] = str(v)
-		case "phone":
-			body["Phone"] = str(v)
-		case "document":
-			body["Document"] = str(v)
-		case "enrolled":
-			body["IsEnrolled"] = boolean(v)
-		case "birthday":
-			if v.IsNull() {
-				body["BirthdayDate"] = nil
-			} else {
-				body["BirthdayDate"] = v.S + "T00:00:00Z"
-			}
-		case "signup_date":
-			body["SignupDate"] = instant(v)
-		}
-	}
+	wireFields(body, callProfile, desired)
 	return body
 }
 
@@ -242,17 +220,37 @@ func StatusBody(action engine.Action, desired, params engine.Fields) map[string]
 // TierBody is the body of changetier: TierId and the managed grace fields.
 func TierBody(desired engine.Fields) map[string]any {
 	body := map[string]any{}
+	wireFields(body, callTier, desired)
+	return body
+}
+
+// wireFields puts the desired fields that call settles into body, under
+// their wire names (Service.Keys), encoded by their type.
+func wireFields(body map[string]any, call string, desired engine.Fields) {
 	for _, f := range desired {
-		switch f.Name {
-		case "tier.id":
-			body["TierId"] = integer(f.Value)
-		case "tier.grace_period_days":
-			body["GracePeriodInDays"] = integer(f.Value)
-		case "tier.comments":
-			body["GracePeriodComments"] = str(f.Value)
+		if k := Service.Key(f.Name); k != nil && k.Call == call && !k.Param {
+			body[k.Wire] = wireValue(k.Type, f.Value)
 		}
 	}
-	return body
+}
+
+// wireValue encodes v as the service takes a value of type t: null for a
+// cleared one, a birthday at midnight UTC, instants in RFC 3339 UTC.
+func wireValue(t engine.Type, v engine.Value) any {
+	switch t {
+	case engine.TypeBool:
+		return boolean(v)
+	case engine.TypeInt:
+		return integer(v)
+	case engine.TypeDate:
+		if v.IsNull() {
+			return nil
+		}
+		return v.S + "T00:00:00Z"
+	case engine.TypeTime:
+		return instant(v)
+	}
+	return str(v)
 }
 
 func str(v engine.Value) any {
@@ -305,68 +303,68 @@ func observe(result json.RawMessage) (*engine.Observed, error) {
 		return nil, errors.New("no Result")
 	}
 	obs := &engine.Observed{}
-	text := func(key, name string) error {
-		raw, ok := r[key]
+	for _, k := range Service.Keys {
+		if !k.Readable {
+			continue
+		}
+		raw, ok := r[k.Wire]
 		if !ok {
-			return nil
+			continue
 		}
-		var s *string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return fmt.Errorf("%s: %w", key, err)
-		}
-		if s == nil || *s == "" {
-			obs.Fields = append(obs.Fields, engine.Field{Name: name, Value: engine.Null()})
-		} else {
-			obs.Fields = append(obs.Fields, engine.Field{Name: name, Value: engine.String(*s)})
-		}
-		return nil
-	}
-	when := func(key, name string, date bool) error {
-		raw, ok := r[key]
-		if !ok {
-			return nil
-		}
-		var s *string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return fmt.Errorf("%s: %w", key, err)
-		}
-		if s == nil || *s == "" {
-			obs.Fields = append(obs.Fields, engine.Field{Name: name, Value: engine.Null()})
-			return nil
-		}
-		t, err := parseTime(*s)
+		v, err := readValue(k.Type, raw)
 		if err != nil {
-			return fmt.Errorf("%s: %w", key, err)
+			return nil, fmt.Errorf("%s: %w", k.Wire, err)
 		}
-		if date {
-			// A birthday is a calendar date: the service keeps it at midnight,
-			// and its date part is the date, whatever the offset says.
-			obs.Fields = append(obs.Fields, engine.Field{Name: name, Value: engine.String(t.Format(time.DateOnly))})
-		} else {
-			obs.Fields = append(obs.Fields, engine.Field{Name: name, Value: engine.String(t.UTC().Format(time.RFC3339Nano))})
+		if v != nil {
+			obs.Fields = append(obs.Fields, engine.Field{Name: k.Field, Value: *v})
 		}
-		return nil
-	}
-	for _, err := range []error{
-		text("Name", "name"), text("Email", "email"), text("Phone", "phone"), text("Document", "document"),
-		when("BirthdayDate", "birthday", true), when("SignupDate", "signup_date", false),
-	} {
-		if err != nil {
-			return nil, err
-		}
-	}
-	if raw, ok := r["IsEnrolled"]; ok && string(raw) != "null" {
-		var b bool
-		if err := json.Unmarshal(raw, &b); err != nil {
-			return nil, fmt.Errorf("IsEnrolled: %w", err)
-		}
-		obs.Fields = append(obs.Fields, engine.Field{Name: "enrolled", Value: engine.Bool(b)})
 	}
 	obs.Fields.Sort()
 	if pid := rawText(r["PublicId"]); pid != "" {
 		obs.IDs = engine.Fields{{Name: "PublicId", Value: engine.String(pid)}}
 	}
 	return obs, nil
+}
+
+// readValue decodes a read's value of type t. Null and empty text are the
+// cleared value; a null boolean is left out (nil).
+func readValue(t engine.Type, raw json.RawMessage) (*engine.Value, error) {
+	if t == engine.TypeBool {
+		if string(raw) == "null" {
+			return nil, nil
+		}
+		var b bool
+		if err := json.Unmarshal(raw, &b); err != nil {
+			return nil, err
+		}
+		v := engine.Bool(b)
+		return &v, nil
+	}
+	var s *string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, err
+	}
+	v := engine.Null()
+	if s == nil || *s == "" {
+		return &v, nil
+	}
+	switch t {
+	case engine.TypeDate, engine.TypeTime:
+		at, err := parseTime(*s)
+		if err != nil {
+			return nil, err
+		}
+		if t == engine.TypeDate {
+			// A birthday is a calendar date: the service keeps it at
+			// midnight, and its date part is the date, whatever the offset.
+			v = engine.String(at.Format(time.DateOnly))
+		} else {
+			v = engine.String(at.UTC().Format(time.RFC3339Nano))
+		}
+	default:
+		v = engine.String(*s)
+	}
+	return &v, nil
 }
 
 // parseTime reads the service's date-times, which may lack an offset (then

@@ -10,7 +10,7 @@ import (
 
 // Names and defaults of the provider (SPEC 1).
 const (
-	Name           = engine.InvisibleCollector
+	Name           = "invisiblecollector"
 	DefaultBaseURL = "https://api.invisiblecollector.com"
 	EnvToken       = "INVISIBLECOLLECTOR_API_TOKEN"
 	EnvBaseURL     = "INVISIBLECOLLECTOR_BASE_URL"

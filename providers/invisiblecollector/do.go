@@ -17,12 +17,6 @@ import (
 // create from another customer.
 const OpFind = "find"
 
-// bodyKeys maps the provider's field names to the JSON keys of a customer.
-var bodyKeys = map[string]string{
-	"name": "name", "email": "email", "phone": "phone", "vat_number": "vatNumber", "address": "address",
-	"zip_code": "zipCode", "city": "city", "country": "country", "locale": "locale",
-}
-
 // ServiceError is the body of an error answer: {"code": N, "message": "..."}
 // (code may be a number or a string; a 409 carries the existing gid).
 type ServiceError struct {
@@ -38,12 +32,6 @@ func (e *ServiceError) Error() string { return e.Message }
 // by externalId is adopted when it is this customer.
 func (c *Client) Do(ctx context.Context, ch *engine.Change, call engine.Call) (engine.Outcome, error) {
 	op := call.Op
-	if op == "" {
-		op = OpUpdate
-		if ch.Action == engine.ActionCreate {
-			op = OpCreate
-		}
-	}
 	var desired engine.Fields
 	if ch.Desired != nil {
 		desired = ch.Desired.Fields
@@ -52,11 +40,7 @@ func (c *Client) Do(ctx context.Context, ch *engine.Change, call engine.Call) (e
 	if err != nil {
 		return engine.Outcome{}, httpx.Call{Provider: Name, Op: op, ID: ch.ID}.Failure(0, "", err)
 	}
-	path := call.Path
-	if path == "" {
-		path = "/customers/" + url.PathEscape(pathID(ch))
-	}
-	cust, status, err := c.send(ctx, httpx.Call{Provider: Name, Op: op, ID: ch.ID}, http.MethodPut, path, body)
+	cust, status, err := c.send(ctx, httpx.Call{Provider: Name, Op: op, ID: ch.ID}, http.MethodPut, call.Path, body)
 	if err == nil {
 		return outcome(cust, status), nil
 	}
@@ -194,14 +178,14 @@ func (c *Client) send(ctx context.Context, id httpx.Call, method, path string, b
 func Body(id string, desired engine.Fields) ([]byte, error) {
 	m := map[string]any{"externalId": id}
 	for _, f := range desired {
-		key, ok := bodyKeys[f.Name]
-		if !ok {
+		k := Service.Key(f.Name)
+		if k == nil || k.Param || k.Wire == "" {
 			continue
 		}
 		if f.Value.IsNull() {
-			m[key] = nil
+			m[k.Wire] = nil
 		} else {
-			m[key] = f.Value.S
+			m[k.Wire] = f.Value.S
 		}
 	}
 	var buf bytes.Buffer
@@ -218,7 +202,11 @@ func Body(id string, desired engine.Fields) ([]byte, error) {
 // is read from phone, else from mobile (the SDK fixtures' name).
 func observe(cust map[string]json.RawMessage) *engine.Observed {
 	obs := &engine.Observed{}
-	for name, key := range bodyKeys {
+	for _, k := range Service.Keys {
+		if !k.Readable {
+			continue
+		}
+		name, key := k.Field, k.Wire
 		raw, ok := cust[key]
 		if name == "phone" {
 			if m, mok := cust["mobile"]; mok && (!ok || text(raw) == "") {

@@ -1,6 +1,7 @@
-// Package sandbox serves the three service simulators on one HTTP server,
-// under /bonifiq, /invisiblecollector and /tomticket/v2.0, with optional
-// latency and injected faults, and keeps their data in a file between runs.
+// Package sandbox serves the simulators of a registry's services on one HTTP
+// server, each under its Service.SandboxPrefix (/bonifiq,
+// /invisiblecollector, /tomticket/v2.0), with optional latency and injected
+// faults, and keeps their data in a file between runs.
 // `reconcile sandbox`, `plan -sandbox` and `apply -sandbox` run it.
 package sandbox
 
@@ -18,25 +19,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/reconcile-dev/reconcile/providers/bonifiq"
+	"github.com/reconcile-dev/reconcile/engine"
 	"github.com/reconcile-dev/reconcile/providers/internal/simkit"
-	"github.com/reconcile-dev/reconcile/providers/invisiblecollector"
-	"github.com/reconcile-dev/reconcile/providers/tomticket"
-)
-
-// Where each simulator is mounted.
-const (
-	BonifiQPrefix            = "/bonifiq"
-	InvisibleCollectorPrefix = "/invisiblecollector"
-	TomTicketPrefix          = "/tomticket/v2.0"
-)
-
-// The sandbox credentials, which the simulators accept (and nothing else).
-const (
-	BonifiQToken            = bonifiq.SandboxToken
-	BonifiQKey              = bonifiq.SandboxKey
-	InvisibleCollectorToken = invisiblecollector.SandboxToken
-	TomTicketToken          = tomticket.SandboxToken
+	"github.com/reconcile-dev/reconcile/providers/registry"
 )
 
 // DataFormatVersion is the version of the data file.
@@ -54,6 +39,8 @@ type Options struct {
 	DataFile string
 	// Seed makes fault injection and generated ids repeatable.
 	Seed int64
+	// Registry lists the services to simulate (default: the product's).
+	Registry *engine.Registry
 }
 
 // Request is one request the sandbox answered.
@@ -65,20 +52,14 @@ type Request struct {
 	Status   int       `json:"status"` // 0 for a dropped connection
 }
 
-// Data is the content of the data file.
-type Data struct {
-	FormatVersion      string                      `json:"format_version"`
-	BonifiQ            bonifiq.Snapshot            `json:"bonifiq"`
-	InvisibleCollector invisiblecollector.Snapshot `json:"invisiblecollector"`
-	TomTicket          tomticket.Snapshot          `json:"tomticket"`
-}
+// Data is the content of the data file: "format_version", and each
+// service's snapshot under its name.
+type Data map[string]any
 
-// Sandbox is the three simulators behind one handler.
+// Sandbox is the simulators behind one handler.
 type Sandbox struct {
 	opts    Options
-	bq      *bonifiq.Sim
-	ic      *invisiblecollector.Sim
-	tt      *tomticket.Sim
+	mounts  []mount
 	handler http.Handler
 
 	mu   sync.Mutex
@@ -96,12 +77,18 @@ func New(opts Options) (*Sandbox, error) {
 	if opts.Latency < 0 {
 		return nil, fmt.Errorf("sandbox: negative latency %v", opts.Latency)
 	}
+	if opts.Registry == nil {
+		opts.Registry = registry.Default()
+	}
 	s := &Sandbox{
 		opts: opts,
-		bq:   bonifiq.NewSim(bonifiq.SimOptions{}),
-		ic:   invisiblecollector.NewSim(invisiblecollector.SimOptions{Seed: opts.Seed}),
-		tt:   tomticket.NewSim(tomticket.SimOptions{}),
 		rng:  rand.New(rand.NewPCG(uint64(opts.Seed), 0x5eed)),
+	}
+	for _, svc := range opts.Registry.Services() {
+		if svc.Sim == nil {
+			continue
+		}
+		s.mounts = append(s.mounts, mount{svc: svc, sim: svc.Sim(engine.SimOptions{Seed: opts.Seed})})
 	}
 	s.handler = http.HandlerFunc(s.serve)
 	if opts.DataFile != "" {
@@ -111,36 +98,47 @@ func New(opts Options) (*Sandbox, error) {
 		case err != nil:
 			return nil, fmt.Errorf("sandbox: %w", err)
 		default:
-			var d Data
+			var d map[string]json.RawMessage
+			var version string
 			if err := json.Unmarshal(b, &d); err != nil {
 				return nil, fmt.Errorf("sandbox: data file %s: %w", opts.DataFile, err)
 			}
-			if d.FormatVersion != DataFormatVersion {
-				return nil, fmt.Errorf("sandbox: data file %s has format_version %q; this build reads %q", opts.DataFile, d.FormatVersion, DataFormatVersion)
+			if json.Unmarshal(d["format_version"], &version); version != DataFormatVersion {
+				return nil, fmt.Errorf("sandbox: data file %s has format_version %q; this build reads %q", opts.DataFile, version, DataFormatVersion)
 			}
-			s.bq.Restore(d.BonifiQ)
-			s.ic.Restore(d.InvisibleCollector)
-			s.tt.Restore(d.TomTicket)
+			for _, m := range s.mounts {
+				if raw, ok := d[m.svc.Name]; ok {
+					if err := m.sim.Restore(raw); err != nil {
+						return nil, fmt.Errorf("sandbox: data file %s: %s: %w", opts.DataFile, m.svc.Name, err)
+					}
+				}
+			}
 		}
 	}
 	return s, nil
 }
 
-// BonifiQ returns the BonifiQ simulator, for admin edits.
-func (s *Sandbox) BonifiQ() *bonifiq.Sim { return s.bq }
+// Sim returns the simulator of the named service, for admin edits (each
+// provider's SimOf gives its own type), or nil.
+func (s *Sandbox) Sim(name string) engine.Simulator {
+	for _, m := range s.mounts {
+		if m.svc.Name == name {
+			return m.sim
+		}
+	}
+	return nil
+}
 
-// InvisibleCollector returns the InvisibleCollector simulator.
-func (s *Sandbox) InvisibleCollector() *invisiblecollector.Sim { return s.ic }
-
-// TomTicket returns the TomTicket simulator.
-func (s *Sandbox) TomTicket() *tomticket.Sim { return s.tt }
-
-// Handler serves the three simulators under their prefixes.
+// Handler serves the simulators under their prefixes.
 func (s *Sandbox) Handler() http.Handler { return s.handler }
 
 // Data returns a copy of the simulated services' data.
 func (s *Sandbox) Data() Data {
-	return Data{FormatVersion: DataFormatVersion, BonifiQ: s.bq.Snapshot(), InvisibleCollector: s.ic.Snapshot(), TomTicket: s.tt.Snapshot()}
+	d := Data{"format_version": DataFormatVersion}
+	for _, m := range s.mounts {
+		d[m.svc.Name] = m.sim.Snapshot()
+	}
+	return d
 }
 
 // Save writes the data to opts.DataFile atomically, mode 0600.
@@ -237,44 +235,45 @@ func (s *Sandbox) Close() error {
 }
 
 // Env returns the NAME=value pairs that point reconcile at a sandbox served
-// at baseURL: the three base URLs and the sandbox credentials.
-func Env(baseURL string) []string {
+// at baseURL: each service's base URL and sandbox credentials.
+func (s *Sandbox) Env(baseURL string) []string {
 	base := strings.TrimRight(baseURL, "/")
-	return []string{
-		bonifiq.EnvBaseURL + "=" + base + BonifiQPrefix,
-		bonifiq.EnvToken + "=" + BonifiQToken,
-		bonifiq.EnvKey + "=" + BonifiQKey,
-		invisiblecollector.EnvBaseURL + "=" + base + InvisibleCollectorPrefix,
-		invisiblecollector.EnvToken + "=" + InvisibleCollectorToken,
-		tomticket.EnvBaseURL + "=" + base + TomTicketPrefix,
-		tomticket.EnvToken + "=" + TomTicketToken,
+	var out []string
+	for _, m := range s.mounts {
+		out = append(out, m.svc.BaseURLVar+"="+base+m.svc.SandboxPrefix)
+		for _, c := range m.svc.Credentials {
+			out = append(out, c.Var+"="+c.Sandbox)
+		}
 	}
+	return out
 }
 
-// Env is the package's Env, for convenience.
-func (s *Sandbox) Env(baseURL string) []string { return Env(baseURL) }
+// Env is the Env of a sandbox of the product's services.
+func Env(baseURL string) []string {
+	return (&Sandbox{mounts: productMounts()}).Env(baseURL)
+}
 
-// mount is one simulator and where it lives.
+func productMounts() []mount {
+	var out []mount
+	for _, svc := range registry.Default().Services() {
+		out = append(out, mount{svc: svc})
+	}
+	return out
+}
+
+// mount is one simulator and its service.
 type mount struct {
-	provider string
-	prefix   string
-	handler  http.Handler
-	// fault answers an injected failure in the service's own error shape.
-	fault func(status int) any
+	svc *engine.Service
+	sim engine.Simulator
 }
 
-func (s *Sandbox) mounts() []mount {
-	return []mount{
-		{bonifiq.Name, BonifiQPrefix, s.bq, func(status int) any {
-			return map[string]any{"ErrorMessage": http.StatusText(status), "ErrorCode": status, "Result": nil, "HasError": true, "Severity": 2}
-		}},
-		{invisiblecollector.Name, InvisibleCollectorPrefix, s.ic, func(status int) any {
-			return map[string]any{"code": status, "message": http.StatusText(status)}
-		}},
-		{tomticket.Name, TomTicketPrefix, s.tt, func(status int) any {
-			return map[string]any{"error": true, "message": http.StatusText(status)}
-		}},
+// Prefixes lists where the simulators are mounted.
+func (s *Sandbox) Prefixes() []string {
+	var out []string
+	for _, m := range s.mounts {
+		out = append(out, m.svc.SandboxPrefix)
 	}
+	return out
 }
 
 func (s *Sandbox) serve(w http.ResponseWriter, r *http.Request) {
@@ -289,12 +288,12 @@ func (s *Sandbox) serve(w http.ResponseWriter, r *http.Request) {
 		s.log = append(s.log, Request{Provider: provider, Method: r.Method, Path: r.URL.Path, Time: at, Status: sw.Status()})
 		s.mu.Unlock()
 	}()
-	for _, m := range s.mounts() {
-		rest, ok := strip(r, m.prefix)
+	for _, m := range s.mounts {
+		rest, ok := strip(r, m.svc.SandboxPrefix)
 		if !ok {
 			continue
 		}
-		provider = m.provider
+		provider = m.svc.Name
 		if s.opts.Latency > 0 {
 			t := time.NewTimer(s.opts.Latency)
 			select {
@@ -307,11 +306,11 @@ func (s *Sandbox) serve(w http.ResponseWriter, r *http.Request) {
 		if s.inject(sw, m) {
 			return
 		}
-		m.handler.ServeHTTP(sw, rest)
+		m.sim.ServeHTTP(sw, rest)
 		return
 	}
 	simkit.JSON(sw, http.StatusNotFound, map[string]any{"error": true,
-		"message": "no simulated service here: paths start with " + BonifiQPrefix + ", " + InvisibleCollectorPrefix + " or " + TomTicketPrefix})
+		"message": "no simulated service here: paths start with " + strings.Join(s.Prefixes(), ", ")})
 }
 
 // inject answers a fault for a FailRate share of requests; it reports
@@ -330,13 +329,13 @@ func (s *Sandbox) inject(w *simkit.StatusWriter, m mount) bool {
 	switch kind {
 	case 0:
 		w.Header().Set("Retry-After", "1")
-		simkit.JSON(w, http.StatusTooManyRequests, m.fault(http.StatusTooManyRequests))
+		simkit.JSON(w, http.StatusTooManyRequests, fault(m.svc, http.StatusTooManyRequests))
 	case 1:
-		simkit.JSON(w, http.StatusInternalServerError, m.fault(http.StatusInternalServerError))
+		simkit.JSON(w, http.StatusInternalServerError, fault(m.svc, http.StatusInternalServerError))
 	default:
 		conn, _, err := w.Hijack()
 		if err != nil {
-			simkit.JSON(w, http.StatusBadGateway, m.fault(http.StatusBadGateway))
+			simkit.JSON(w, http.StatusBadGateway, fault(m.svc, http.StatusBadGateway))
 			return true
 		}
 		conn.Close()
@@ -363,4 +362,12 @@ func strip(r *http.Request, prefix string) (*http.Request, bool) {
 	}
 	r2.URL = &u
 	return r2, true
+}
+
+// fault is the body of an injected failure in the service's error shape.
+func fault(svc *engine.Service, status int) any {
+	if svc.Fault == nil {
+		return map[string]any{"error": true, "message": http.StatusText(status)}
+	}
+	return svc.Fault(status)
 }

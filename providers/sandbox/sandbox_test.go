@@ -125,13 +125,13 @@ func TestClientsThroughSandbox(t *testing.T) {
 			t.Errorf("%s name = %v", prov, v)
 		}
 	}
-	if c, _ := sb.BonifiQ().Customer("1001"); c.IsEnabled || c.TierId != 3 {
+	if c, _ := bonifiq.SimOf(sb.Sim(bonifiq.Name)).Customer("1001"); c.IsEnabled || c.TierId != 3 {
 		t.Errorf("bonifiq sim holds %+v", c)
 	}
 
 	// The official SDK's doubled slash reaches the simulator.
 	req, _ := http.NewRequest("GET", base+"/invisiblecollector//customers/"+gid.S, nil)
-	req.Header.Set("Authorization", "Bearer "+InvisibleCollectorToken)
+	req.Header.Set("Authorization", "Bearer "+invisiblecollector.SandboxToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -221,7 +221,7 @@ func TestFaultInjection(t *testing.T) {
 	if statuses[429] == 0 || statuses[500] == 0 || statuses[0] == 0 {
 		t.Errorf("faults seen = %v, want 429, 500 and dropped connections", statuses)
 	}
-	if len(sb.BonifiQ().Requests()) != 0 {
+	if len(bonifiq.SimOf(sb.Sim(bonifiq.Name)).Requests()) != 0 {
 		t.Error("faulted requests reached the simulator")
 	}
 }

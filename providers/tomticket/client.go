@@ -10,7 +10,7 @@ import (
 
 // Names and defaults of the provider (SPEC 1).
 const (
-	Name           = engine.TomTicket
+	Name           = "tomticket"
 	DefaultBaseURL = "https://api.tomticket.com/v2.0"
 	EnvToken       = "TOMTICKET_API_TOKEN"
 	EnvBaseURL     = "TOMTICKET_BASE_URL"
@@ -83,13 +83,17 @@ func idType(params, ids engine.Fields) string {
 	return "I"
 }
 
-// formKey is the form field of a provider field: custom_fields.X is
-// custom_field[X], the others keep their names.
+// formKey is the form field of a provider field, from the wire table:
+// custom_fields.X is custom_field[X].
 func formKey(name string) string {
-	if x, ok := strings.CutPrefix(name, "custom_fields."); ok {
-		return "custom_field[" + x + "]"
+	k := Service.Key(name)
+	switch {
+	case k == nil || k.Wire == "":
+		return name
+	case k.Prefix:
+		return strings.Replace(k.Wire, "%s", name[len(k.Field)+1:], 1)
 	}
-	return name
+	return k.Wire
 }
 
 // formValue renders a value for the form: cleared is empty, create_tickets
@@ -98,11 +102,17 @@ func formValue(name string, v engine.Value) string {
 	switch {
 	case v.IsNull():
 		return ""
-	case name == "create_tickets":
+	case isBool(name):
 		if v.S == "true" {
 			return "1"
 		}
 		return "0"
 	}
 	return v.S
+}
+
+// isBool reports whether field name is a boolean, sent as 1 or 0.
+func isBool(name string) bool {
+	k := Service.Key(name)
+	return k != nil && k.Type == engine.TypeBool
 }

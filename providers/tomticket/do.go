@@ -60,21 +60,6 @@ func (c *Client) Do(ctx context.Context, ch *engine.Change, call engine.Call) (e
 	}
 	typ := idType(params, ch.IDs)
 	op, names := call.Op, call.Fields
-	if op == "" {
-		op = OpUpdate
-		if ch.Action == engine.ActionCreate {
-			op = OpCreate
-		}
-	}
-	if names == nil {
-		if op == OpCreate {
-			for _, f := range desired {
-				names = append(names, f.Name)
-			}
-		} else {
-			names = ch.Changed()
-		}
-	}
 	status, err := c.post(ctx, httpx.Call{Provider: Name, Op: op, ID: ch.ID}, "/customer/update", UpdateForm(ch.ID, typ, desired, names))
 	if err != nil && op == OpCreate && statusOf(err) == http.StatusNotFound {
 		status, err = c.post(ctx, httpx.Call{Provider: Name, Op: OpNew, ID: ch.ID}, "/customer/new", NewForm(ch.ID, typ, desired))
@@ -109,23 +94,23 @@ func (c *Client) Read(ctx context.Context, r *engine.Resource, ids engine.Fields
 		return nil, id.Failure(http.StatusOK, "the answer has no customer data", err)
 	}
 	obs := &engine.Observed{}
-	for _, name := range []string{"name", "email", "phone", "internal_id", "language", "organization_id", "portfolio_id"} {
-		raw, ok := data[name]
+	for _, k := range Service.Keys {
+		if !k.Readable {
+			continue
+		}
+		raw, ok := data[k.Wire]
 		if !ok {
 			continue
 		}
 		v := engine.Null()
-		if s := text(raw); s != "" {
+		if k.Type == engine.TypeBool {
+			if b, ok := lenientBool(raw); ok {
+				v = engine.Bool(b)
+			}
+		} else if s := text(raw); s != "" {
 			v = engine.String(s)
 		}
-		obs.Fields = append(obs.Fields, engine.Field{Name: name, Value: v})
-	}
-	if raw, ok := data["create_tickets"]; ok {
-		v := engine.Null()
-		if b, ok := lenientBool(raw); ok {
-			v = engine.Bool(b)
-		}
-		obs.Fields = append(obs.Fields, engine.Field{Name: "create_tickets", Value: v})
+		obs.Fields = append(obs.Fields, engine.Field{Name: k.Field, Value: v})
 	}
 	obs.Fields.Sort()
 	idt := "internal"

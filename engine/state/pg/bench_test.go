@@ -12,6 +12,7 @@ import (
 	"github.com/reconcile-dev/reconcile/engine"
 	"github.com/reconcile-dev/reconcile/engine/enginetest"
 	"github.com/reconcile-dev/reconcile/engine/state"
+	"github.com/reconcile-dev/reconcile/providers/registry"
 )
 
 // BenchmarkJournalRecord records completed calls into PostgreSQL from
@@ -152,7 +153,7 @@ func filepathTemp() (string, error) { return os.MkdirTemp("", "pgbench") }
 // the journal.
 type noopProvider struct{}
 
-func (noopProvider) Name() string { return engine.BonifiQ }
+func (noopProvider) Name() string { return "bonifiq" }
 func (noopProvider) Ready() error { return nil }
 func (noopProvider) Calls(ch *engine.Change) []engine.Call {
 	return []engine.Call{{Method: "PUT", Path: "/" + ch.ID, Op: "update", Fields: []string{"name"}}}
@@ -187,13 +188,13 @@ func benchApplyNoopJournal(b *testing.B, parallelism int) {
 	p := &engine.Plan{}
 	for i := range n {
 		id := fmt.Sprintf("%06d", i)
-		ch := &engine.Change{Address: "bonifiq/" + id, Provider: engine.BonifiQ, ID: id, Action: engine.ActionUpdate,
-			Desired: &engine.Resource{Provider: engine.BonifiQ, ID: id, Fields: engine.Fields{{Name: "name", Value: engine.String("n" + id)}}},
+		ch := &engine.Change{Address: "bonifiq/" + id, Provider: "bonifiq", ID: id, Action: engine.ActionUpdate,
+			Desired: &engine.Resource{Provider: "bonifiq", ID: id, Fields: engine.Fields{{Name: "name", Value: engine.String("n" + id)}}},
 			Fields:  []engine.FieldChange{{Name: "name", After: engine.String("n" + id)}}}
 		ch.Calls = noopProvider{}.Calls(ch)
 		p.Changes = append(p.Changes, ch)
 	}
-	cfg := engine.DefaultProviderConfig(engine.BonifiQ)
+	cfg := registry.Default().DefaultConfig("bonifiq")
 	cfg.Concurrency = parallelism
 	calls := 0
 	for b.Loop() {
@@ -207,9 +208,9 @@ func benchApplyNoopJournal(b *testing.B, parallelism int) {
 			b.Fatal(err)
 		}
 		res, err := engine.Apply(b.Context(), p, engine.ApplyOptions{
-			Providers:   map[string]engine.Provider{engine.BonifiQ: noopProvider{}},
-			Configs:     map[string]engine.ProviderConfig{engine.BonifiQ: cfg},
-			Limiters:    map[string]engine.Limiter{engine.BonifiQ: noLimit{}},
+			Providers:   map[string]engine.Provider{"bonifiq": noopProvider{}},
+			Configs:     map[string]engine.ProviderConfig{"bonifiq": cfg},
+			Limiters:    map[string]engine.Limiter{"bonifiq": noLimit{}},
 			Parallelism: parallelism,
 			Recorder:    j,
 		})

@@ -152,7 +152,7 @@ func (b *Backend) readRows(ctx context.Context, tx pgx.Tx, lineage string, seria
 		}
 		pw.Close()
 	})
-	s, err := state.Read(ctx, pr, b.name)
+	s, err := state.Read(ctx, pr, b.name, b.services...)
 	pr.CloseWithError(errors.New("reading stopped"))
 	wg.Wait()
 	if werr != nil {

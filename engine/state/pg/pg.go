@@ -41,6 +41,7 @@ func IsURL(s string) bool {
 // Load, Save and ForceUnlock use one each for their duration, a lock holds
 // its own until Unlock, and a journal its own until Close.
 type Backend struct {
+	services  []string // the services the state may hold
 	cfg       *pgx.ConnConfig
 	workspace string
 	name      string // for messages: URL without secrets, and workspace
@@ -76,7 +77,10 @@ type snapshot struct {
 // (PGPASSWORD, PGPASSFILE, PGSSLMODE, PGHOST, ...), as pgx reads them. A URL
 // that carries a password is refused: URLs end up in shell histories, CI
 // logs and process lists. Nothing is connected until a method is called.
-func Open(rawURL, workspace string) (*Backend, error) {
+//
+// known lists the services whose addresses the state may hold (none: any
+// well-formed name).
+func Open(rawURL, workspace string, known ...string) (*Backend, error) {
 	if workspace == "" {
 		workspace = DefaultWorkspace
 	}
@@ -112,7 +116,7 @@ func Open(rawURL, workspace string) (*Backend, error) {
 	if _, ok := cfg.RuntimeParams["application_name"]; !ok {
 		cfg.RuntimeParams["application_name"] = "reconcile"
 	}
-	b := &Backend{cfg: cfg, workspace: workspace, lockKey: lockKey(workspace)}
+	b := &Backend{services: known, cfg: cfg, workspace: workspace, lockKey: lockKey(workspace)}
 	b.name = fmt.Sprintf("%s (workspace %q)", describe(cfg), workspace)
 	return b, nil
 }

@@ -264,14 +264,7 @@ func MissingCredentials(provider string, getenv func(string) string, vars ...str
 }
 
 // Options configures a provider's client.
-type Options struct {
-	// Config is the provider's settings; BaseURL and Timeout are used here.
-	Config engine.ProviderConfig
-	// Getenv reads the environment; nil means os.Getenv.
-	Getenv func(string) string
-	// HTTPClient makes the requests; nil means a default client.
-	HTTPClient *http.Client
-}
+type Options = engine.ClientOptions
 
 // Auth says how a provider authenticates: the environment variables it
 // needs, and the Authorization header value they make.
