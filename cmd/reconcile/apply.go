@@ -42,7 +42,7 @@ completes, so an interrupted apply loses nothing: run it again to finish.
 The first Ctrl-C starts no new calls, lets those in flight finish, saves and exits 1;
 a second Ctrl-C aborts at once (what completed is still recorded).
 
-Credentials come from the environment only: `+c.credentialsHelp()+`.
+Credentials come from the environment only: ` + c.credentialsHelp() + `.
 With -sandbox, apply runs against the built-in simulator instead, with no account.`,
 		Example: `  reconcile apply -sandbox -auto-approve        # try it end to end, no account
   reconcile apply
