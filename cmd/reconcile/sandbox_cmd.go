@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/reconcile-dev/reconcile/engine"
 	"github.com/reconcile-dev/reconcile/providers/sandbox"
 )
 
@@ -29,11 +30,11 @@ func (c *cli) newSandboxCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "sandbox [flags]",
-		Short: "Serve a local simulator of the three services",
-		Long: `Sandbox serves simulators of BonifiQ, InvisibleCollector and TomTicket on one loopback
-port (their documented paths, auth, validation and error bodies, and TomTicket's 3
-requests per second with 429), and prints the export lines that point reconcile at it
-with the sandbox credentials (any other credential gets the service's 401).
+		Short: "Serve a local simulator of the services",
+		Long: `Sandbox serves simulators of ` + c.titles() + ` on one loopback
+port (their documented paths, auth, validation and error bodies, and rate limits with
+429), and prints the export lines that point reconcile at it with the sandbox
+credentials (any other credential gets the service's 401).
 
 -latency and -fail-rate add delay and injected 429/500/dropped-connection faults, to
 see retries at work. Stop it with Ctrl-C.`,
@@ -44,7 +45,7 @@ see retries at work. Stop it with Ctrl-C.`,
 			if failRate < 0 || failRate >= 1 {
 				return &exitError{code: 1, msg: fmt.Sprintf("-fail-rate %v: want a fraction in [0, 1)", failRate)}
 			}
-			sb, err := sandbox.New(sandbox.Options{Latency: latency, FailRate: failRate, DataFile: data})
+			sb, err := sandbox.New(sandbox.Options{Latency: latency, FailRate: failRate, DataFile: data, Registry: c.reg})
 			if err != nil {
 				return err
 			}
@@ -53,7 +54,7 @@ see retries at work. Stop it with Ctrl-C.`,
 				return fmt.Errorf("sandbox: %w", err)
 			}
 			defer sb.Close()
-			fmt.Fprintf(c.stdout, "Sandbox serving BonifiQ, InvisibleCollector and TomTicket at %s\n\n", base)
+			fmt.Fprintf(c.stdout, "Sandbox serving %s at %s\n\n", c.titles(), base)
 			for _, kv := range sb.Env(base) {
 				k, v, _ := strings.Cut(kv, "=")
 				fmt.Fprintf(c.stdout, "export %s=%s\n", k, shellQuote(v))
@@ -92,8 +93,8 @@ func shellQuote(s string) string {
 // inProcessSandbox starts the simulator for -sandbox, with its data kept
 // beside the state file, and returns the environment that points the
 // providers at it.
-func inProcessSandbox(statePath string) (*sandbox.Sandbox, map[string]string, error) {
-	sb, err := sandbox.New(sandbox.Options{DataFile: filepath.Join(filepath.Dir(statePath), sandboxDataFile)})
+func inProcessSandbox(reg *engine.Registry, statePath string) (*sandbox.Sandbox, map[string]string, error) {
+	sb, err := sandbox.New(sandbox.Options{Registry: reg, DataFile: filepath.Join(filepath.Dir(statePath), sandboxDataFile)})
 	if err != nil {
 		return nil, nil, err
 	}
