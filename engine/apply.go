@@ -125,20 +125,16 @@ func Apply(ctx context.Context, p *Plan, opts ApplyOptions) (*Result, error) {
 			return nil, fmt.Errorf("apply: no provider %q", ch.Provider)
 		}
 	}
-	a := &applier{opts: opts, res: res, global: make(chan struct{}, opts.Parallelism)}
-	var wg sync.WaitGroup
-	for _, name := range opts.Registry.Names() {
-		idx := byProvider[name]
-		if len(idx) == 0 {
-			continue
+	a := newApplier(opts)
+	a.res = res
+	defer a.close()
+	a.schedule(ctx, byProvider, func(ctx context.Context, pr *providerRun, i int) {
+		it := res.Items[i]
+		a.runChange(ctx, pr, it)
+		if it.Status != "" {
+			a.emit(Event{Kind: EventChange, Provider: pr.name, Address: it.Change.Address, Item: it})
 		}
-		pr := newProviderRun(name, opts, idx)
-		workers := min(max(pr.cfg.Concurrency, 1), opts.Parallelism, len(idx))
-		for range workers {
-			wg.Go(func() { a.worker(ctx, pr) })
-		}
-	}
-	wg.Wait()
+	})
 	a.recErrMu.Lock()
 	recErr := a.recErr
 	a.recErrMu.Unlock()
@@ -169,10 +165,16 @@ func Apply(ctx context.Context, p *Plan, opts ApplyOptions) (*Result, error) {
 	return res, recErr
 }
 
+// applier is one apply's or one read's machinery: the scheduler, the
+// -parallelism slots, the stop signal, and the recorder's failure.
 type applier struct {
-	opts   ApplyOptions
-	res    *Result
-	global chan struct{} // one token per call in flight
+	opts  ApplyOptions
+	res   *Result
+	slots *slots
+	// stopped is done once opts.Stop is closed: requests waiting for their
+	// slot or token give up (ErrStopped), those in flight finish.
+	stopped context.Context
+	close   func()
 
 	// Records are not serialised here: the recorder is safe for concurrent
 	// use, and one address's records come from one goroutine, in order.
@@ -182,11 +184,57 @@ type applier struct {
 	recFail  atomic.Bool
 }
 
-// providerRun is one provider's share of an apply.
+func newApplier(opts ApplyOptions) *applier {
+	a := &applier{opts: opts, slots: newSlots(opts.Parallelism, len(opts.Registry.Names()))}
+	stopped, cancel := context.WithCancel(context.Background())
+	a.stopped, a.close = stopped, cancel
+	if opts.Stop != nil {
+		done := make(chan struct{})
+		go func() {
+			select {
+			case <-opts.Stop:
+				cancel()
+			case <-done:
+			}
+		}()
+		a.close = func() { close(done); cancel() }
+	}
+	return a
+}
+
+// schedule runs job for every index in byProvider: per service, as many
+// workers as its concurrency allows (and -parallelism, and its share of
+// jobs), each taking the next index. Apply and reads share it.
+func (a *applier) schedule(ctx context.Context, byProvider map[string][]int, job func(ctx context.Context, pr *providerRun, i int)) {
+	var wg sync.WaitGroup
+	for _, name := range a.opts.Registry.Names() {
+		idx := byProvider[name]
+		if len(idx) == 0 {
+			continue
+		}
+		pr := a.newProviderRun(name, idx)
+		workers := min(max(pr.cfg.Concurrency, 1), a.opts.Parallelism, len(idx))
+		for range workers {
+			wg.Go(func() {
+				for {
+					n := int(pr.next.Add(1)) - 1
+					if n >= len(pr.idx) {
+						return
+					}
+					job(ctx, pr, pr.idx[n])
+				}
+			})
+		}
+	}
+	wg.Wait()
+}
+
+// providerRun is one service's share of an apply.
 type providerRun struct {
 	name    string
 	cfg     ProviderConfig
 	lim     Limiter
+	gate    *gate
 	prov    Provider
 	idx     []int
 	next    atomic.Int64
@@ -201,13 +249,14 @@ type providerRun struct {
 	probe chan struct{}
 }
 
-func newProviderRun(name string, opts ApplyOptions, idx []int) *providerRun {
-	cfg := opts.Registry.Config(opts.Configs, name)
-	lim := opts.Limiters[name]
+func (a *applier) newProviderRun(name string, idx []int) *providerRun {
+	cfg := a.opts.Registry.Config(a.opts.Configs, name)
+	lim := a.opts.Limiters[name]
 	if lim == nil {
-		lim = opts.Registry.Service(name).NewLimiter(cfg)
+		lim = a.opts.Registry.Service(name).NewLimiter(cfg)
 	}
-	return &providerRun{name: name, cfg: cfg, lim: lim, prov: opts.Providers[name], idx: idx, probe: make(chan struct{}, 1)}
+	g := &gate{slots: a.slots, index: a.opts.Registry.Index(name), lim: lim, stop: a.stopped}
+	return &providerRun{name: name, cfg: cfg, lim: lim, gate: g, prov: a.opts.Providers[name], idx: idx, probe: make(chan struct{}, 1)}
 }
 
 // enter waits until pr accepts concurrent calls, or makes the caller the
@@ -256,20 +305,6 @@ func (a *applier) emit(ev Event) {
 	}
 }
 
-func (a *applier) worker(ctx context.Context, pr *providerRun) {
-	for {
-		n := int(pr.next.Add(1)) - 1
-		if n >= len(pr.idx) {
-			return
-		}
-		it := a.res.Items[pr.idx[n]]
-		a.runChange(ctx, pr, it)
-		if it.Status != "" {
-			a.emit(Event{Kind: EventChange, Provider: pr.name, Address: it.Change.Address, Item: it})
-		}
-	}
-}
-
 // runChange makes one change's calls in order and records each.
 func (a *applier) runChange(ctx context.Context, pr *providerRun, it *Item) {
 	ch := it.Change
@@ -289,22 +324,18 @@ func (a *applier) runChange(ctx context.Context, pr *providerRun, it *Item) {
 		if ctx.Err() != nil || a.stopping() {
 			return // the rest is not attempted; what was done is recorded
 		}
-		probing := pr.enter()
-		if ce := pr.stopped.Load(); ce != nil {
-			pr.leave(probing, ce)
-			it.Message = fmt.Sprintf("%v (%s)", ErrProviderStopped, ce.Error())
-			return
-		}
-		out, err := a.callWithRetry(ctx, pr, ch, call)
+		var out Outcome
+		err := a.guarded(ctx, pr, ch.Address, call.Op, func(ctx context.Context) error {
+			var err error
+			out, err = pr.prov.Do(ctx, ch, call)
+			return err
+		})
 		if err != nil {
-			var ce *CallError
-			if errors.As(err, &ce) && ce.Fatal {
-				pr.stopped.CompareAndSwap(nil, ce)
+			if errors.Is(err, ErrProviderStopped) {
+				it.Message = err.Error()
+				return
 			}
-		}
-		pr.leave(probing, err)
-		if err != nil {
-			if errors.Is(err, errStopped) || ctx.Err() != nil {
+			if errors.Is(err, ErrStopped) || ctx.Err() != nil {
 				return
 			}
 			it.Status = StatusFailed
@@ -400,24 +431,29 @@ func (a *applier) record(rec Record) error {
 	return nil
 }
 
-var errStopped = errors.New("stopped")
-
-// callWithRetry makes one call within the provider's limits, retrying what
-// the provider classified as retryable.
-func (a *applier) callWithRetry(ctx context.Context, pr *providerRun, ch *Change, call Call) (Outcome, error) {
-	var out Outcome
-	err := a.retry(ctx, pr, ch.Address, call.Op, func(ctx context.Context) error {
-		var err error
-		out, err = pr.prov.Do(ctx, ch, call)
-		return err
-	})
-	return out, err
+// guarded makes one call to pr's service under its credential probe (see
+// providerRun) and its retries: after a 401 or 403 no call is made, and the
+// error wraps ErrProviderStopped.
+func (a *applier) guarded(ctx context.Context, pr *providerRun, address, op string, do func(context.Context) error) error {
+	probing := pr.enter()
+	if ce := pr.stopped.Load(); ce != nil {
+		pr.leave(probing, ce)
+		return fmt.Errorf("%w (%s)", ErrProviderStopped, ce.Error())
+	}
+	err := a.retry(ctx, pr, address, op, do)
+	var ce *CallError
+	if errors.As(err, &ce) && ce.Fatal {
+		pr.stopped.CompareAndSwap(nil, ce)
+	}
+	pr.leave(probing, err)
+	return err
 }
 
-// retry runs do within the provider's rate limit, its per-request timeout
-// and the global cap on calls in flight, retrying what the provider
-// classified as retryable: exponential backoff with jitter, honouring
-// Retry-After, slowing the provider's rate after a 429, up to max_retries.
+// retry runs do, whose requests the provider's HTTP layer admits through
+// pr's gate (a -parallelism slot, then a rate-limit token, right before each
+// request), retrying what the provider classified as retryable:
+// exponential backoff with jitter, honouring Retry-After, slowing the
+// provider's rate after a 429, up to max_retries.
 func (a *applier) retry(ctx context.Context, pr *providerRun, address, op string, do func(context.Context) error) error {
 	bo := backoff.NewExponentialBackOff()
 	bo.InitialInterval = a.opts.BackoffInitial
@@ -425,30 +461,15 @@ func (a *applier) retry(ctx context.Context, pr *providerRun, address, op string
 	bo.Multiplier = 2
 	bo.RandomizationFactor = 0.5
 	bo.Reset()
+	gctx := WithGate(ctx, pr.gate)
 	for attempt := 1; ; attempt++ {
-		if err := pr.lim.Wait(ctx); err != nil {
-			return err
-		}
-		select {
-		case a.global <- struct{}{}:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		cctx, cancel := context.WithTimeout(ctx, pr.cfg.Timeout)
-		first := true
-		cctx = WithPacer(cctx, func(ctx context.Context) error {
-			if first { // the slot this attempt already holds
-				first = false
-				return nil
-			}
-			return pr.lim.Wait(ctx)
-		})
-		err := do(cctx)
-		cancel()
-		<-a.global
+		err := do(gctx)
 		if err == nil {
 			pr.lim.Succeeded()
 			return nil
+		}
+		if errors.Is(err, ErrStopped) {
+			return ErrStopped
 		}
 		var ce *CallError
 		if !errors.As(err, &ce) || !ce.Retryable || attempt > pr.cfg.MaxRetries {
@@ -468,9 +489,9 @@ func (a *applier) retry(ctx context.Context, pr *providerRun, address, op string
 		case <-ctx.Done():
 			t.Stop()
 			return ctx.Err()
-		case <-a.opts.Stop:
+		case <-a.stopped.Done():
 			t.Stop()
-			return errStopped
+			return ErrStopped
 		}
 	}
 }

@@ -31,6 +31,13 @@ func (s *scriptedProvider) Calls(ch *Change) []Call {
 	return out
 }
 func (s *scriptedProvider) Do(ctx context.Context, ch *Change, call Call) (Outcome, error) {
+	// The fake stands for the HTTP layer too: every request is admitted
+	// through the gate (a -parallelism slot, then a rate-limit token).
+	release, err := Admit(ctx)
+	if err != nil {
+		return Outcome{}, err
+	}
+	defer release()
 	s.mu.Lock()
 	s.times = append(s.times, time.Now())
 	s.calls = append(s.calls, ch.Address+" "+call.Op)
@@ -370,12 +377,14 @@ type fallbackProvider struct {
 
 func (f *fallbackProvider) Do(ctx context.Context, ch *Change, call Call) (Outcome, error) {
 	for range 2 {
-		if err := Pace(ctx); err != nil {
+		release, err := Admit(ctx)
+		if err != nil {
 			return Outcome{}, err
 		}
 		f.mu.Lock()
 		f.times = append(f.times, time.Now())
 		f.mu.Unlock()
+		release()
 	}
 	return Outcome{Status: 200}, nil
 }

@@ -98,23 +98,37 @@ func (e *CallError) Error() string {
 
 func (e *CallError) Unwrap() error { return e.Err }
 
-type pacerKey struct{}
-
-// WithPacer returns ctx carrying pace, which a provider calls (through
-// Pace) before each HTTP request it sends. Apply grants one rate-limit slot
-// per attempt of a call; pace lets the first request of the attempt through
-// and makes every further one (a create's fallback: TomTicket customer/new
-// after a 404, InvisibleCollector POST after a 404) wait for a slot of its
-// own, so that fallbacks never push a service over its rate limit.
-func WithPacer(ctx context.Context, pace func(context.Context) error) context.Context {
-	return context.WithValue(ctx, pacerKey{}, pace)
+// Gate admits the requests of one service during an apply or a read: each
+// request holds one of the apply's -parallelism slots and one token of the
+// service's rate limit, taken in that order, right before it is sent, so no
+// token is taken early and spent late (tokens piled up behind a full
+// -parallelism would go out together and break a sliding window).
+type Gate interface {
+	// Admit waits for a slot and then a token, and returns the slot's
+	// release, which the caller calls once the answer is read. It fails
+	// with the context's error, or with ErrStopped once apply was asked to
+	// start no new calls.
+	Admit(ctx context.Context) (release func(), err error)
 }
 
-// Pace waits, if ctx carries a pacer, until the provider may send its next
-// request. Providers call it before every request.
-func Pace(ctx context.Context) error {
-	if pace, ok := ctx.Value(pacerKey{}).(func(context.Context) error); ok {
-		return pace(ctx)
+type gateKey struct{}
+
+// WithGate returns ctx carrying g, for the HTTP layer the providers share
+// (providers/internal/httpx), which admits every request it sends through
+// it: the first of a call and its fallbacks alike.
+func WithGate(ctx context.Context, g Gate) context.Context {
+	return context.WithValue(ctx, gateKey{}, g)
+}
+
+// Admit admits one request through ctx's gate; with no gate (a plan, a
+// test calling a client directly) it admits at once.
+func Admit(ctx context.Context) (release func(), err error) {
+	if g, ok := ctx.Value(gateKey{}).(Gate); ok {
+		return g.Admit(ctx)
 	}
-	return nil
+	return func() {}, ctx.Err()
 }
+
+// ErrStopped is a request not sent because apply was asked to start no new
+// calls (the first Ctrl-C).
+var ErrStopped = errors.New("stopped: no new calls are started")

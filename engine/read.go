@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 )
 
 // ReadRequest asks a provider for one customer.
@@ -45,35 +44,19 @@ func ReadAll(ctx context.Context, reqs []ReadRequest, opts ApplyOptions) []ReadR
 		results[i].Address = r.Resource.Address()
 		byProvider[r.Resource.Provider] = append(byProvider[r.Resource.Provider], i)
 	}
-	a := &applier{opts: opts, global: make(chan struct{}, opts.Parallelism)}
-	var wg sync.WaitGroup
 	for _, name := range opts.Registry.Names() {
-		idx := byProvider[name]
-		if len(idx) == 0 {
-			continue
-		}
-		pr := newProviderRun(name, opts, idx)
-		if pr.prov == nil {
+		if idx := byProvider[name]; len(idx) > 0 && opts.Providers[name] == nil {
 			for _, i := range idx {
 				results[i].Err = fmt.Errorf("no provider %q", name)
 			}
-			continue
-		}
-		workers := min(max(pr.cfg.Concurrency, 1), opts.Parallelism, len(idx))
-		for range workers {
-			wg.Go(func() {
-				for {
-					n := int(pr.next.Add(1)) - 1
-					if n >= len(pr.idx) {
-						return
-					}
-					i := pr.idx[n]
-					a.readOne(ctx, pr, reqs[i], &results[i])
-				}
-			})
+			delete(byProvider, name)
 		}
 	}
-	wg.Wait()
+	a := newApplier(opts)
+	defer a.close()
+	a.schedule(ctx, byProvider, func(ctx context.Context, pr *providerRun, i int) {
+		a.readOne(ctx, pr, reqs[i], &results[i])
+	})
 	return results
 }
 
@@ -82,29 +65,17 @@ func (a *applier) readOne(ctx context.Context, pr *providerRun, req ReadRequest,
 		res.Err = errors.New("not read: interrupted")
 		return
 	}
-	probing := pr.enter()
-	if ce := pr.stopped.Load(); ce != nil {
-		pr.leave(probing, ce)
-		res.Err = fmt.Errorf("%v (%s)", ErrProviderStopped, ce.Error())
-		return
-	}
 	var obs *Observed
-	err := a.retry(ctx, pr, res.Address, "read", func(ctx context.Context) error {
+	err := a.guarded(ctx, pr, res.Address, "read", func(ctx context.Context) error {
 		var err error
 		obs, err = pr.prov.Read(ctx, req.Resource, req.IDs)
 		return err
 	})
 	if errors.Is(err, ErrNotFound) {
-		pr.leave(probing, nil)
 		res.NotFound = true
 		a.emit(Event{Kind: EventCall, Provider: pr.name, Address: res.Address, Op: "read"})
 		return
 	}
-	var ce *CallError
-	if errors.As(err, &ce) && ce.Fatal {
-		pr.stopped.CompareAndSwap(nil, ce)
-	}
-	pr.leave(probing, err)
 	if err != nil {
 		res.Err = err
 		return

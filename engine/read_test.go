@@ -17,7 +17,12 @@ type readingProvider struct {
 	reads atomic.Int64
 }
 
-func (r *readingProvider) Read(_ context.Context, res *Resource, _ Fields) (*Observed, error) {
+func (r *readingProvider) Read(ctx context.Context, res *Resource, _ Fields) (*Observed, error) {
+	release, err := Admit(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	r.reads.Add(1)
 	fs, ok := r.held[res.ID]
 	if !ok {

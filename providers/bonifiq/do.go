@@ -76,21 +76,11 @@ func (c *Client) Read(ctx context.Context, r *engine.Resource, _ engine.Fields) 
 // send makes one request and checks the envelope: a failure is HTTP >= 400,
 // HasError, or Severity 2 (the vendor's own client does the same).
 func (c *Client) send(ctx context.Context, id httpx.Call, method, path string, body []byte) (*envelope, *http.Response, error) {
-	// Every request waits for its own rate-limit slot (see engine.Pace).
-	if err := engine.Pace(ctx); err != nil {
-		return nil, nil, err
-	}
-	rctx, cancel := httpx.WithTimeout(ctx, c.Timeout)
-	defer cancel()
 	contentType := ""
 	if body != nil {
 		contentType = "application/json"
 	}
-	req, err := c.Request(rctx, method, path, nil, body, contentType)
-	if err != nil {
-		return nil, nil, id.Failure(0, "", err)
-	}
-	resp, data, err := id.Send(ctx, c.HC, req)
+	resp, data, err := c.Send(ctx, id, method, path, nil, body, contentType)
 	if err != nil {
 		return nil, nil, err
 	}

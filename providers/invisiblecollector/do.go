@@ -134,21 +134,11 @@ func outcome(cust map[string]json.RawMessage, status int) engine.Outcome {
 // send makes one request and decodes a JSON object answer; anything else is
 // an error.
 func (c *Client) send(ctx context.Context, id httpx.Call, method, path string, body []byte) (map[string]json.RawMessage, int, error) {
-	// Every request waits for its own rate-limit slot (see engine.Pace).
-	if err := engine.Pace(ctx); err != nil {
-		return nil, 0, err
-	}
-	rctx, cancel := httpx.WithTimeout(ctx, c.Timeout)
-	defer cancel()
 	contentType := ""
 	if body != nil {
 		contentType = "application/json"
 	}
-	req, err := c.Request(rctx, method, path, nil, body, contentType)
-	if err != nil {
-		return nil, 0, id.Failure(0, "", err)
-	}
-	resp, data, err := id.Send(ctx, c.HC, req)
+	resp, data, err := c.Send(ctx, id, method, path, nil, body, contentType)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -155,17 +155,7 @@ type answer struct {
 // send makes one request and checks the answer: a failure is a non-2xx
 // status or a body whose error is true (HTTP 200 included).
 func (c *Client) send(ctx context.Context, id httpx.Call, method, path string, q url.Values, body []byte, contentType string) (*answer, int, error) {
-	// Every request waits for its own rate-limit slot (see engine.Pace).
-	if err := engine.Pace(ctx); err != nil {
-		return nil, 0, err
-	}
-	rctx, cancel := httpx.WithTimeout(ctx, c.Timeout)
-	defer cancel()
-	req, err := c.Request(rctx, method, path, q, body, contentType)
-	if err != nil {
-		return nil, 0, id.Failure(0, "", err)
-	}
-	resp, data, err := id.Send(ctx, c.HC, req)
+	resp, data, err := c.Send(ctx, id, method, path, q, body, contentType)
 	if err != nil {
 		return nil, 0, err
 	}

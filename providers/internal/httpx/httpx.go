@@ -280,8 +280,9 @@ type Conn struct {
 	base    *url.URL
 	auth    string
 	missing error
-	// HC makes the requests.
-	HC *http.Client
+	// hc makes the requests: only through Send, which admits each one
+	// through the apply's gate.
+	hc *http.Client
 	// Timeout bounds each request (0: none).
 	Timeout time.Duration
 }
@@ -295,9 +296,9 @@ func NewConn(provider, defaultBase, envBaseURL string, auth Auth, opts Options) 
 	if err != nil {
 		return Conn{}, fmt.Errorf("%s: %w", provider, err)
 	}
-	c := Conn{base: base, HC: opts.HTTPClient, Timeout: opts.Config.Timeout}
-	if c.HC == nil {
-		c.HC = NewClient()
+	c := Conn{base: base, hc: opts.HTTPClient, Timeout: opts.Config.Timeout}
+	if c.hc == nil {
+		c.hc = NewClient()
 	}
 	c.missing = MissingCredentials(provider, getenv, auth.Vars...)
 	if c.missing == nil {
@@ -330,4 +331,26 @@ func (c *Conn) Request(ctx context.Context, method, path string, q url.Values, b
 	req.Header.Set("User-Agent", UserAgent)
 	req.Header.Set("Authorization", c.auth)
 	return req, nil
+}
+
+// Send makes one request to path (with query q and body of contentType, ""
+// for none) and reads its answer. It is the only way a provider sends: the
+// request first waits for its admission through the apply's gate
+// (engine.Admit: a -parallelism slot, then a rate-limit token), and its
+// timeout starts only once it is admitted, so waiting for a slot never
+// counts against the request. An admission that fails (the apply stopped,
+// the context ended) is returned as it is, with nothing sent.
+func (c *Conn) Send(ctx context.Context, id Call, method, path string, q url.Values, body []byte, contentType string) (*http.Response, []byte, error) {
+	release, err := engine.Admit(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer release()
+	rctx, cancel := WithTimeout(ctx, c.Timeout)
+	defer cancel()
+	req, err := c.Request(rctx, method, path, q, body, contentType)
+	if err != nil {
+		return nil, nil, id.Failure(0, "", err)
+	}
+	return id.Send(ctx, c.hc, req)
 }

@@ -1,0 +1,101 @@
+package httpx
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/reconcile-dev/reconcile/engine"
+)
+
+// slowGate admits each request after wait, counting admissions and
+// releases.
+type slowGate struct {
+	wait               time.Duration
+	admitted, released atomic.Int64
+	err                error
+}
+
+func (g *slowGate) Admit(ctx context.Context) (func(), error) {
+	time.Sleep(g.wait)
+	if g.err != nil {
+		return nil, g.err
+	}
+	g.admitted.Add(1)
+	return func() { g.released.Add(1) }, nil
+}
+
+// answering is a transport that answers every request after latency,
+// counting them; no network, so it runs inside a synctest bubble.
+type answering struct {
+	latency time.Duration
+	n       atomic.Int64
+}
+
+func (a *answering) RoundTrip(r *http.Request) (*http.Response, error) {
+	a.n.Add(1)
+	select {
+	case <-time.After(a.latency):
+	case <-r.Context().Done():
+		return nil, r.Context().Err()
+	}
+	return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader(`{}`)), Header: http.Header{}, Request: r}, nil
+}
+
+func newTestConn(t *testing.T, rt http.RoundTripper, timeout time.Duration) Conn {
+	t.Helper()
+	c, err := NewConn("svc", "https://api.example.com", "SVC_BASE_URL", Auth{Vars: []string{"SVC_TOKEN"}, Header: func(func(string) string) string { return "Bearer x" }},
+		Options{Config: engine.ProviderConfig{Timeout: timeout}, Getenv: func(string) string { return "" }, HTTPClient: &http.Client{Transport: rt}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestSendWaitsForItsSlotOutsideTheTimeout: waiting for admission is not
+// part of the request; the per-request timeout starts when it is sent.
+func TestSendWaitsForItsSlotOutsideTheTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := &answering{latency: 40 * time.Millisecond}
+		c := newTestConn(t, rt, 100*time.Millisecond)
+		g := &slowGate{wait: 5 * time.Second}
+		resp, _, err := c.Send(engine.WithGate(context.Background(), g), Call{Provider: "svc", Op: "read", ID: "1"}, http.MethodGet, "/x", nil, nil, "")
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("Send after a long wait for the slot = %v, %v; want the answer", resp, err)
+		}
+		if g.admitted.Load() != 1 || g.released.Load() != 1 {
+			t.Errorf("admitted %d, released %d; want 1 and 1", g.admitted.Load(), g.released.Load())
+		}
+		// The timeout still bounds the request itself.
+		rt.latency = time.Second
+		_, _, err = c.Send(engine.WithGate(context.Background(), g), Call{Provider: "svc", Op: "read", ID: "1"}, http.MethodGet, "/x", nil, nil, "")
+		var ce *engine.CallError
+		if !errors.As(err, &ce) || !ce.Retryable || !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("slow answer: %v, want a retryable timeout", err)
+		}
+		if g.released.Load() != 2 {
+			t.Errorf("the slot of a timed-out request was not released")
+		}
+	})
+}
+
+// TestSendSendsNothingWithoutAdmission: a refused admission (the apply
+// stopped) sends no request and is returned as it is.
+func TestSendSendsNothingWithoutAdmission(t *testing.T) {
+	rt := &answering{}
+	c := newTestConn(t, rt, time.Second)
+	g := &slowGate{err: engine.ErrStopped}
+	_, _, err := c.Send(engine.WithGate(context.Background(), g), Call{Provider: "svc", Op: "update", ID: "1"}, http.MethodPost, "/x", nil, []byte("{}"), "application/json")
+	if !errors.Is(err, engine.ErrStopped) {
+		t.Errorf("Send = %v, want ErrStopped", err)
+	}
+	if rt.n.Load() != 0 {
+		t.Errorf("%d requests sent without admission", rt.n.Load())
+	}
+}
