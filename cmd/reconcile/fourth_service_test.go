@@ -11,8 +11,8 @@ import (
 
 	"github.com/reconcile-dev/reconcile/engine"
 	"github.com/reconcile-dev/reconcile/providers/bonifiq"
-	"github.com/reconcile-dev/reconcile/providers/testkit/crmlite"
 	"github.com/reconcile-dev/reconcile/providers/invisiblecollector"
+	"github.com/reconcile-dev/reconcile/providers/testkit/crmlite"
 	"github.com/reconcile-dev/reconcile/providers/tomticket"
 )
 
