@@ -343,7 +343,7 @@ func (a *applier) runChange(ctx context.Context, pr *providerRun, it *Item) {
 			var ce *CallError
 			if errors.As(err, &ce) {
 				it.HTTPStatus = ce.Status
-				if ce.Status == 404 && ch.Action != ActionCreate {
+				if (ce.NotFound || ce.Status == 404) && ch.Action != ActionCreate {
 					// The service lost a customer the state says it has.
 					it.Message += " (the service no longer has this customer: run reconcile plan -refresh, which plans it as a create)"
 				}

@@ -199,6 +199,7 @@ func diffRefreshed(reg *Registry, c *Customer, prov string, entry *Entry, obs Re
 		ch := diffCustomer(&projector{reg: reg}, c, prov, nil)
 		ch.Prior = entry.Digest() // the staleness check compares with the state
 		ch.IDs = entry.IDs
+		ch.Missing = true
 		return ch
 	}
 	r := reg.Resource(c, prov)
@@ -372,20 +373,30 @@ func Glob(pattern, s string) bool {
 	}
 }
 
-// ProviderCalls is how many calls apply will make to one provider and how
-// long they will take at its rate limit.
+// ProviderCalls is how many calls apply will make to one provider, how many
+// requests they take (a call marked MayTakeTwo may take a second: the
+// range), and how long they take at its rate limit.
 type ProviderCalls struct {
 	Provider string
 	Calls    int
-	Rate     float64
-	Duration time.Duration
+	// MinRequests and MaxRequests bound the requests: one per call, and a
+	// second for each call that may take two.
+	MinRequests, MaxRequests int
+	Rate                     float64
+	// Duration and MaxDuration are the requests' time at the rate.
+	Duration, MaxDuration time.Duration
 }
 
 // CallStats counts the planned calls per provider, in provider order.
 func (p *Plan) CallStats() []ProviderCalls {
-	counts := map[string]int{}
+	counts, seconds := map[string]int{}, map[string]int{}
 	for _, ch := range p.Changes {
 		counts[ch.Provider] += len(ch.Calls)
+		for _, c := range ch.Calls {
+			if c.MayTakeTwo {
+				seconds[ch.Provider]++
+			}
+		}
 	}
 	var out []ProviderCalls
 	for _, name := range p.Registry.Names() {
@@ -394,9 +405,10 @@ func (p *Plan) CallStats() []ProviderCalls {
 			continue
 		}
 		cfg := p.Registry.Config(p.Providers, name)
-		pc := ProviderCalls{Provider: name, Calls: n, Rate: cfg.RateLimit}
+		pc := ProviderCalls{Provider: name, Calls: n, MinRequests: n, MaxRequests: n + seconds[name], Rate: cfg.RateLimit}
 		if cfg.RateLimit > 0 {
-			pc.Duration = time.Duration(math.Ceil(float64(n) / cfg.RateLimit * float64(time.Second)))
+			pc.Duration = time.Duration(math.Ceil(float64(pc.MinRequests) / cfg.RateLimit * float64(time.Second)))
+			pc.MaxDuration = time.Duration(math.Ceil(float64(pc.MaxRequests) / cfg.RateLimit * float64(time.Second)))
 		}
 		out = append(out, pc)
 	}

@@ -68,6 +68,10 @@ type Change struct {
 	// Prior is the digest of the state entry the plan saw (Entry.Digest),
 	// for apply's per-resource staleness check.
 	Prior string `json:"-"`
+	// Missing marks a create of a customer that a read (plan -refresh)
+	// found the service does not have: its first request is the service's
+	// create, not an update. Saved plans keep it.
+	Missing bool `json:"-"`
 }
 
 // FieldChanges returns the fields that change, sorted by name; for a

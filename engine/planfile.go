@@ -50,6 +50,7 @@ type changeDoc struct {
 	Desired *resourceDoc `json:"desired,omitempty"`
 	IDs     Fields       `json:"ids,omitempty"`
 	Prior   string       `json:"prior,omitempty"`
+	Missing bool         `json:"missing,omitempty"`
 }
 
 type resourceDoc struct {
@@ -187,6 +188,9 @@ func appendChangeJSON(b []byte, ch *Change, saved bool) []byte {
 				b = appendJSONString(b, f)
 			}
 			b = append(b, ']')
+			if c.MayTakeTwo {
+				b = append(b, `,"may_take_two":true`...)
+			}
 		}
 		b = append(b, '}')
 	}
@@ -208,6 +212,9 @@ func appendChangeJSON(b []byte, ch *Change, saved bool) []byte {
 		if ch.Prior != "" {
 			b = append(b, `,"prior":`...)
 			b = appendJSONString(b, ch.Prior)
+		}
+		if ch.Missing {
+			b = append(b, `,"missing":true`...)
 		}
 	}
 	return append(b, '}')
@@ -288,6 +295,7 @@ func ReadPlanFile(reg *Registry, r io.Reader) (*Plan, error) {
 		}
 		ch.IDs = cd.IDs
 		ch.Prior = cd.Prior
+		ch.Missing = cd.Missing
 		for j, call := range ch.Calls {
 			if call.Op == "" || call.Method == "" || call.Path == "" {
 				return nil, fail("changes[%d]: %s: call %d has no operation (a plan saved by an older reconcile): plan again with -out", i, ch.Address, j+1)

@@ -41,6 +41,12 @@ type Call struct {
 	// they are recorded in the state, so a later failure of another call of
 	// the same customer leaves only its own fields to do.
 	Fields []string `json:"fields,omitempty"`
+	// MayTakeTwo marks a call that may need a second request: a create
+	// tried as an update that finds no customer, or as a create that finds
+	// one (TomTicket, InvisibleCollector), or an upsert that finds an
+	// existing customer whose status it must set (BonifiQ). Estimates give
+	// the range.
+	MayTakeTwo bool `json:"may_take_two,omitempty"`
 }
 
 // Outcome is what a successful call returns.
@@ -79,6 +85,9 @@ type CallError struct {
 	RetryAfter time.Duration
 	// Fatal errors (401, 403) stop every further call to the provider.
 	Fatal bool
+	// NotFound says the service has no such customer, however it said so
+	// (a 404, or a 200 whose body says it: each provider lists its readings).
+	NotFound bool
 	// Err is the underlying error, if any.
 	Err error
 }

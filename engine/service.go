@@ -154,6 +154,10 @@ type ClientOptions struct {
 type SimOptions struct {
 	// Seed makes generated ids repeatable.
 	Seed int64
+	// Alternate serves the other readings of the vendor's pages where they
+	// allow two (a not-found or a no-op answered 200 with an error in the
+	// body instead of a 404): each provider's sim documents its own.
+	Alternate bool
 }
 
 // Simulator is a service's simulator, as the sandbox serves it.

@@ -14,7 +14,7 @@ import (
 // sandboxEnv starts the in-process sandbox for -sandbox and points the
 // providers at it. The returned stop saves its data and shuts it down.
 func (c *cli) sandboxEnv() (stop func(), err error) {
-	sb, env, err := inProcessSandbox(c.reg, c.statePath)
+	sb, env, err := inProcessSandbox(c.reg, c.statePath, c.getenv)
 	if err != nil {
 		return nil, err
 	}

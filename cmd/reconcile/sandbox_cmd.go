@@ -27,6 +27,7 @@ func (c *cli) newSandboxCmd() *cobra.Command {
 		latency  time.Duration
 		failRate float64
 		data     string
+		answers  string
 	)
 	cmd := &cobra.Command{
 		Use:   "sandbox [flags]",
@@ -45,7 +46,11 @@ see retries at work. Stop it with Ctrl-C.`,
 			if failRate < 0 || failRate >= 1 {
 				return &exitError{code: 1, msg: fmt.Sprintf("-fail-rate %v: want a fraction in [0, 1)", failRate)}
 			}
-			sb, err := sandbox.New(sandbox.Options{Latency: latency, FailRate: failRate, DataFile: data, Registry: c.reg})
+			alternate, err := sandboxAnswers(answers, "-answers")
+			if err != nil {
+				return err
+			}
+			sb, err := sandbox.New(sandbox.Options{Latency: latency, FailRate: failRate, DataFile: data, Registry: c.reg, Alternate: alternate})
 			if err != nil {
 				return err
 			}
@@ -78,7 +83,21 @@ see retries at work. Stop it with Ctrl-C.`,
 	f.DurationVar(&latency, "latency", 0, "delay added to every request")
 	f.Float64Var(&failRate, "fail-rate", 0, "fraction of requests answered with 429, 500 or a dropped connection")
 	f.StringVar(&data, "data", "", "keep the simulated customers in `FILE` across runs")
+	f.StringVar(&answers, "answers", "documented", "`documented` (not-found is a 404) or alternate (the other reading of the vendors' pages: BonifiQ not-found and no-op as 200 envelopes, TomTicket not-found as 200 error: true); also RECONCILE_SANDBOX_ANSWERS for -sandbox")
 	return cmd
+}
+
+// sandboxAnswers reads the sandbox's answers setting (-answers, or
+// RECONCILE_SANDBOX_ANSWERS for -sandbox): whether it serves the
+// alternate readings of the vendors' pages.
+func sandboxAnswers(v, name string) (bool, error) {
+	switch v {
+	case "", "documented":
+		return false, nil
+	case "alternate":
+		return true, nil
+	}
+	return false, &exitError{code: 1, msg: fmt.Sprintf("%s %q: want documented or alternate", name, v)}
 }
 
 func shellQuote(s string) string {
@@ -93,8 +112,12 @@ func shellQuote(s string) string {
 // inProcessSandbox starts the simulator for -sandbox, with its data kept
 // beside the state file, and returns the environment that points the
 // providers at it.
-func inProcessSandbox(reg *engine.Registry, statePath string) (*sandbox.Sandbox, map[string]string, error) {
-	sb, err := sandbox.New(sandbox.Options{Registry: reg, DataFile: filepath.Join(filepath.Dir(statePath), sandboxDataFile)})
+func inProcessSandbox(reg *engine.Registry, statePath string, getenv func(string) string) (*sandbox.Sandbox, map[string]string, error) {
+	alternate, err := sandboxAnswers(getenv("RECONCILE_SANDBOX_ANSWERS"), "RECONCILE_SANDBOX_ANSWERS")
+	if err != nil {
+		return nil, nil, err
+	}
+	sb, err := sandbox.New(sandbox.Options{Registry: reg, DataFile: filepath.Join(filepath.Dir(statePath), sandboxDataFile), Alternate: alternate})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -78,6 +78,27 @@ func TestScripts(t *testing.T) {
 	})
 }
 
+// TestScriptsAlternateAnswers runs the scripts that import, refresh and
+// apply against a sandbox that serves the other readings of the vendors'
+// pages (not-found as a 200 with an error in the body): the same commands
+// must give the same results.
+func TestScriptsAlternateAnswers(t *testing.T) {
+	repo, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	testscript.Run(t, testscript.Params{
+		Files: []string{"testdata/script/import.txtar", "testdata/script/refresh_drift.txtar", "testdata/script/plan_cycle.txtar", "testdata/script/gitops.txtar"},
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("REPO", repo)
+			env.Setenv("NO_COLOR", "")
+			env.Setenv("RECONCILE_SANDBOX_ANSWERS", "alternate")
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){"jsonpath": jsonPathCmd, "sandboxedit": sandboxEditCmd},
+	})
+}
+
 func jsonPathCmd(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) != 3 {
 		ts.Fatalf("usage: jsonpath FILE PATH WANT")

@@ -145,8 +145,14 @@ func writeNotes(w io.Writer, p *engine.Plan, stateAddresses int) {
 	if len(stats) > 0 {
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "Apply will make:")
+		twice := false
 		for _, st := range stats {
 			fmt.Fprintf(w, "  %s\n", callEstimate(st))
+			twice = twice || st.MaxRequests > st.MinRequests
+		}
+		if twice {
+			fmt.Fprintln(w, "  (a create takes a second request when the customer turns out to exist, or not: apply")
+			fmt.Fprintln(w, "  starts with the request most creates so far needed, or the one a refresh saw)")
 		}
 	}
 	// stateAddresses < 0: unknown (a saved plan shown without its state).
@@ -212,9 +218,26 @@ func isAre(n int) string {
 	return "run"
 }
 
-// callEstimate renders "tomticket: 12,400 calls, about 1h 9m at 3/s".
+// callEstimate renders "tomticket: 12,400 calls, about 1h 9m at 3/s", or,
+// when some calls may take a second request, "tomticket: 300 calls,
+// 300–600 requests, about 1m 40s–3m 20s at 3/s".
 func callEstimate(st engine.ProviderCalls) string {
-	return fmt.Sprintf("%s: %s, about %s at %s/s", st.Provider, plural(st.Calls, "call", "calls"), humanDuration(st.Duration), strconv.FormatFloat(st.Rate, 'f', -1, 64))
+	rate := strconv.FormatFloat(st.Rate, 'f', -1, 64)
+	if st.MaxRequests <= st.MinRequests {
+		return fmt.Sprintf("%s: %s, about %s at %s/s", st.Provider, plural(st.Calls, "call", "calls"), humanDuration(st.Duration), rate)
+	}
+	return fmt.Sprintf("%s: %s, %s–%s requests, about %s at %s/s", st.Provider, plural(st.Calls, "call", "calls"),
+		thousands(st.MinRequests), thousands(st.MaxRequests), durationRange(st.Duration, st.MaxDuration), rate)
+}
+
+// durationRange renders "1m 40s–3m 20s", or one duration when both are
+// the same once rendered.
+func durationRange(lo, hi time.Duration) string {
+	a, b := humanDuration(lo), humanDuration(hi)
+	if a == b {
+		return a
+	}
+	return a + "–" + b
 }
 
 func plural(n int, one, many string) string {
@@ -310,7 +333,7 @@ func renderMarkdown(w io.Writer, p *engine.Plan) error {
 		st := stats[name]
 		dur := "—"
 		if st.Calls > 0 {
-			dur = "about " + humanDuration(st.Duration)
+			dur = "about " + durationRange(st.Duration, st.MaxDuration)
 		}
 		fmt.Fprintf(&head, "| %s | %d | %d | %d | %d | %d | %s |\n", name, ps.Create, ps.Update, ps.Disable, ps.Forget, st.Calls, dur)
 	}

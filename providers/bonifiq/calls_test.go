@@ -43,8 +43,12 @@ func TestCalls(t *testing.T) {
 		ch   *engine.Change
 		want []engine.Call
 	}{
+		// A new customer is enabled: enabled: true rides on the upsert (which
+		// sets it only if the customer turns out to exist already).
 		{"create everything", change(engine.ActionCreate, "1001", all, nil), []engine.Call{
-			{Method: "POST", Path: "/v1/pvt/Customer/upsert", Op: OpUpsert, Fields: profile}, status, tier}},
+			{Method: "POST", Path: "/v1/pvt/Customer/upsert", Op: OpUpsert, Fields: append(profile[:len(profile):len(profile)], "enabled"), MayTakeTwo: true}, tier}},
+		{"create disabled", change(engine.ActionCreate, "1001", fields("name", "M", "enabled", false), nil), []engine.Call{
+			{Method: "POST", Path: "/v1/pvt/Customer/upsert", Op: OpUpsert, Fields: []string{"name"}}, status}},
 		{"create name only", change(engine.ActionCreate, "1001", fields("name", "Maria"), nil), []engine.Call{
 			{Method: "POST", Path: "/v1/pvt/Customer/upsert", Op: OpUpsert, Fields: []string{"name"}}}},
 		{"create with tier, no status", change(engine.ActionCreate, "1001", fields("name", "M", "tier.id", 2), nil), []engine.Call{

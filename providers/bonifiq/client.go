@@ -62,7 +62,8 @@ func New(opts Options) (*Client, error) {
 func (c *Client) Name() string { return Name }
 
 // Calls plans the requests for ch (SPEC 3.2): a create is an upsert, then
-// changestatus when enabled is managed, then changetier when the tier is; an
+// changestatus when enabled is managed and false (a new customer is enabled,
+// so enabled: true rides on the upsert), then changetier when the tier is; an
 // update makes the calls whose fields changed; a disable is a changestatus.
 func (c *Client) Calls(ch *engine.Change) []engine.Call {
 	var desired engine.Fields
@@ -90,9 +91,19 @@ func (c *Client) Calls(ch *engine.Change) []engine.Call {
 	calls := make([]engine.Call, 0, 3)
 	switch ch.Action {
 	case engine.ActionCreate:
-		calls = append(calls, engine.Call{Method: http.MethodPost, Path: "/v1/pvt/Customer/upsert", Op: OpUpsert, Fields: profileFields()})
-		if _, ok := desired.Get("enabled"); ok {
-			calls = append(calls, status())
+		upsert := engine.Call{Method: http.MethodPost, Path: "/v1/pvt/Customer/upsert", Op: OpUpsert, Fields: profileFields()}
+		if v, ok := desired.Get("enabled"); ok && v.S == "true" {
+			// A new customer is enabled: the upsert settles it, and sends a
+			// changestatus only when its answer does not say it created the
+			// customer (Do).
+			upsert.Fields = append(upsert.Fields, "enabled")
+			upsert.MayTakeTwo = true
+			calls = append(calls, upsert)
+		} else {
+			calls = append(calls, upsert)
+			if ok {
+				calls = append(calls, status())
+			}
 		}
 		if tf := tierFields(); len(tf) > 0 {
 			calls = append(calls, tier(tf))

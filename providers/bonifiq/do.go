@@ -44,6 +44,9 @@ func (c *Client) Do(ctx context.Context, ch *engine.Change, call engine.Call) (e
 	if err != nil {
 		return engine.Outcome{}, err
 	}
+	if err := env.done(id, resp.StatusCode, op); err != nil {
+		return engine.Outcome{}, err
+	}
 	out := engine.Outcome{Status: resp.StatusCode}
 	if env.warning() {
 		out.Warning = env.text("the service answered with a warning")
@@ -51,17 +54,44 @@ func (c *Client) Do(ctx context.Context, ch *engine.Change, call engine.Call) (e
 	if pid := env.publicID(); pid != "" {
 		out.IDs = engine.Fields{{Name: "PublicId", Value: engine.String(pid)}}
 	}
+	if op == OpUpsert && enableAfterUpsert(desired, env) {
+		// The customer existed before this upsert, so its status may not be
+		// the new customer's default: set it, as a second request.
+		status := engine.Call{Method: http.MethodPost, Path: "/v1/pvt/Customer/" + url.PathEscape(ch.ID) + "/changestatus", Op: OpChangeStatus}
+		more, err := c.Do(ctx, ch, status)
+		if err != nil {
+			return engine.Outcome{}, err
+		}
+		if more.Warning != "" && out.Warning == "" {
+			out.Warning = more.Warning
+		}
+	}
 	return out, nil
+}
+
+// enableAfterUpsert reports whether an upsert that settles enabled = true
+// (Calls puts it there when the desired status is the new customer's
+// default) must be followed by a changestatus: when the answer does not say
+// it created the customer.
+func enableAfterUpsert(desired engine.Fields, env *envelope) bool {
+	v, ok := desired.Get("enabled")
+	if !ok || v.IsNull() || v.S != "true" {
+		return false
+	}
+	return !strings.EqualFold(env.operation(), "created")
 }
 
 // Read fetches the customer: GET /v1/pvt/Customer/{id}. The answer shows no
 // enabled flag and no tier id, so only the profile fields are observed.
 func (c *Client) Read(ctx context.Context, r *engine.Resource, _ engine.Fields) (*engine.Observed, error) {
 	id := httpx.Call{Provider: Name, Op: OpRead, ID: r.ID}
-	env, _, err := c.send(ctx, id, http.MethodGet, "/v1/pvt/Customer/"+url.PathEscape(r.ID), nil)
+	env, resp, err := c.send(ctx, id, http.MethodGet, "/v1/pvt/Customer/"+url.PathEscape(r.ID), nil)
+	if err == nil {
+		err = env.done(id, resp.StatusCode, OpRead)
+	}
 	if err != nil {
 		var ce *engine.CallError
-		if errors.As(err, &ce) && ce.Status == http.StatusNotFound {
+		if errors.As(err, &ce) && ce.NotFound {
 			return nil, fmt.Errorf("%s: %s: %w", Name, r.ID, engine.ErrNotFound)
 		}
 		return nil, err
@@ -94,15 +124,94 @@ func (c *Client) send(ctx context.Context, id httpx.Call, method, path string, b
 		} else {
 			msg = httpx.Snippet(data)
 		}
-		return nil, resp, id.StatusError(resp, msg)
+		e := id.StatusError(resp, msg)
+		e.NotFound = resp.StatusCode == http.StatusNotFound || jerr == nil && env.notFound()
+		return nil, resp, e
 	case resp.StatusCode < 200 || resp.StatusCode >= 300:
 		return nil, resp, id.Failure(resp.StatusCode, "unexpected answer", nil)
 	case jerr != nil:
 		return nil, resp, id.Failure(resp.StatusCode, "unreadable answer: "+httpx.Snippet(data), jerr)
 	case env.failed():
-		return nil, resp, id.Failure(resp.StatusCode, env.text("the service reported an error"), nil)
+		e := id.Failure(resp.StatusCode, env.text("the service reported an error"), nil)
+		e.NotFound = env.notFound()
+		return nil, resp, e
 	}
+	env.raw = data
 	return &env, resp, nil
+}
+
+// The answers BonifiQ gives, as reconcile reads them (README lists them):
+//
+//   - a failure: an HTTP status >= 400, or a 200 whose envelope has
+//     HasError or Severity 2 (BonifiQ's own client does the same);
+//   - "no such customer": a 404, or any answer whose CodeName is
+//     Customer_NotFound (BonifiQ documents only 200 answers, and its
+//     example integration answers not-found as a 200 envelope, with
+//     HasError and Severity 2, or as a warning, Severity 1, with no Result);
+//   - success: for GET, PUT and upsert, a Result that is the customer (an
+//     object); for changestatus and changetier, Result true, or a warning
+//     whose code says the service already holds what was asked
+//     (Customer_StatusUnchanged). Anything else (Result null or false, a
+//     warning that nothing was done, an empty or null body) did nothing:
+//     the call fails with the service's words and a snippet of the answer.
+var alreadySo = []string{"Customer_StatusUnchanged", "Customer_TierUnchanged"}
+
+// done checks that a 2xx answer to op says it was done (see above).
+func (e *envelope) done(id httpx.Call, status int, op string) error {
+	result := bytes.TrimSpace(e.Result)
+	switch op {
+	case OpChangeStatus, OpChangeTier:
+		if string(result) == "true" {
+			return nil
+		}
+		if e.warning() && e.codeIn(alreadySo) {
+			return nil
+		}
+	default:
+		if len(result) > 0 && result[0] == '{' {
+			return nil
+		}
+	}
+	msg := e.text("")
+	what := "the answer does not say it was done"
+	if msg != "" {
+		what = msg + ": the service did nothing"
+	}
+	f := id.Failure(status, what+" (answer: "+httpx.Snippet(e.raw)+")", nil)
+	f.NotFound = e.notFound()
+	if !f.NotFound && op != OpRead {
+		f.Message += "; run reconcile plan -refresh to see what it holds"
+	}
+	return f
+}
+
+// notFound reports whether the envelope says there is no such customer.
+func (e *envelope) notFound() bool { return e.codeIn([]string{"Customer_NotFound"}) }
+
+// codeIn reports whether the envelope's CodeName is one of names.
+func (e *envelope) codeIn(names []string) bool {
+	if e.CodeName == nil {
+		return false
+	}
+	for _, n := range names {
+		if strings.EqualFold(strings.TrimSpace(*e.CodeName), n) {
+			return true
+		}
+	}
+	return false
+}
+
+// operation returns the upsert's Result.Operation ("created", "updated"),
+// or "" when the answer does not say.
+func (e *envelope) operation() string {
+	if len(e.Result) == 0 || e.Result[0] != '{' {
+		return ""
+	}
+	var r struct {
+		Operation string `json:"Operation"`
+	}
+	json.Unmarshal(e.Result, &r)
+	return r.Operation
 }
 
 // envelope is the answer of every call.
@@ -115,6 +224,8 @@ type envelope struct {
 	Severity     json.RawMessage `json:"Severity"`
 	HasWarning   bool            `json:"HasWarning"`
 	HasError     bool            `json:"HasError"`
+
+	raw []byte // the whole answer, for messages
 }
 
 // severity returns 0 (success), 1 (warning) or 2 (error); it accepts the

@@ -68,8 +68,10 @@ var Service = &engine.Service{
 		}
 		return []string{base64.StdEncoding.EncodeToString([]byte(tok + ":" + key))}
 	},
-	New:           func(opts engine.ClientOptions) (engine.Provider, error) { return New(opts) },
-	Sim:           func(engine.SimOptions) engine.Simulator { return &simulator{NewSim(SimOptions{})} },
+	New: func(opts engine.ClientOptions) (engine.Provider, error) { return New(opts) },
+	Sim: func(o engine.SimOptions) engine.Simulator {
+		return &simulator{NewSim(SimOptions{NotFoundAs200: o.Alternate})}
+	},
 	SandboxPrefix: "/bonifiq",
 	Fault: func(status int) any {
 		return map[string]any{"ErrorMessage": http.StatusText(status), "ErrorCode": status, "Result": nil, "HasError": true, "Severity": 2}

@@ -65,12 +65,18 @@ type SimOptions struct {
 	Token, Key string
 	// Now is the clock for the request log; nil means time.Now.
 	Now func() time.Time
+	// NotFoundAs200 answers "no such customer" as BonifiQ's example
+	// integration does, with HTTP 200: a GET with HasError and Severity 2,
+	// a PUT, changestatus or changetier with a warning (Severity 1) and no
+	// Result, both with CodeName Customer_NotFound. Without it, a 404.
+	NotFoundAs200 bool
 }
 
 // Sim simulates the BonifiQ private API's customer endpoints. It is an
 // http.Handler serving paths relative to the API root (/v1/pvt/...).
 type Sim struct {
 	auth    string
+	alt     bool
 	now     func() time.Time
 	log     simkit.Log
 	handler http.Handler
@@ -87,6 +93,7 @@ func NewSim(opts SimOptions) *Sim {
 	}
 	s := &Sim{
 		auth:      "Basic " + base64.StdEncoding.EncodeToString([]byte(opts.Token+":"+opts.Key)),
+		alt:       opts.NotFoundAs200,
 		now:       simkit.Now(opts.Now),
 		customers: map[string]*Customer{},
 		nextID:    1,
@@ -189,6 +196,21 @@ func fail(w http.ResponseWriter, status int, code, codeName, message string) {
 	simkit.JSON(w, status, a)
 }
 
+// notFound answers that there is no such customer: a 404, or with
+// NotFoundAs200 a 200 envelope (an error for a read, a warning with no
+// Result for a write).
+func (s *Sim) notFound(w http.ResponseWriter, read bool) {
+	switch {
+	case !s.alt:
+		fail(w, http.StatusNotFound, "01", "Customer_NotFound", "Customer not found")
+	case read:
+		fail(w, http.StatusOK, "01", "Customer_NotFound", "Customer not found")
+	default:
+		code, name := "01", "Customer_NotFound"
+		simkit.JSON(w, http.StatusOK, answer{Result: nil, Code: &code, CodeName: &name, Severity: ptr(1), HasWarning: ptr(true)})
+	}
+}
+
 // action answers changestatus and changetier.
 func action(w http.ResponseWriter, result bool, severity int, code, codeName string) {
 	simkit.JSON(w, http.StatusOK, answer{Result: result, Code: &code, CodeName: &codeName, Severity: &severity,
@@ -242,7 +264,7 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request) {
 	case "GET ":
 		c, ok := s.customers[id]
 		if !ok {
-			fail(w, http.StatusNotFound, "01", "Customer_NotFound", "Customer not found")
+			s.notFound(w, true)
 			return
 		}
 		simkit.JSON(w, http.StatusOK, answer{Result: view(c)})
@@ -303,7 +325,7 @@ func (s *Sim) save(w http.ResponseWriter, pathID string, upsert bool, body map[s
 	}
 	existing, ok := s.customers[id]
 	if !ok && !upsert {
-		fail(w, http.StatusNotFound, "01", "Customer_NotFound", "Customer not found")
+		s.notFound(w, false)
 		return
 	}
 	c := Customer{OriginalId: id, IsEnabled: true, TierId: 1}
@@ -422,7 +444,7 @@ func (s *Sim) changeStatus(w http.ResponseWriter, id string, body map[string]jso
 	}
 	c, ok := s.customers[id]
 	if !ok {
-		fail(w, http.StatusNotFound, "01", "Customer_NotFound", "Customer not found")
+		s.notFound(w, false)
 		return
 	}
 	if c.IsEnabled == *enabled {
@@ -460,7 +482,7 @@ func (s *Sim) changeTier(w http.ResponseWriter, id string, body map[string]json.
 	}
 	c, ok := s.customers[id]
 	if !ok {
-		fail(w, http.StatusNotFound, "01", "Customer_NotFound", "Customer not found")
+		s.notFound(w, false)
 		return
 	}
 	if !slices.ContainsFunc(Tiers, func(t Tier) bool { return t.ID == *tier }) {

@@ -39,9 +39,14 @@ func TestCalls(t *testing.T) {
 		want []engine.Call
 	}{
 		{"create by id", change(engine.ActionCreate, "100001", all, nil, nil),
-			[]engine.Call{{Method: "PUT", Path: "/customers/100001", Op: OpCreate, Fields: names}}},
+			[]engine.Call{{Method: "PUT", Path: "/customers/100001", Op: OpCreate, Fields: names, MayTakeTwo: true}}},
 		{"create by manifest gid", change(engine.ActionCreate, "100001", all, gid, nil),
-			[]engine.Call{{Method: "PUT", Path: "/customers/g-1", Op: OpCreate, Fields: names}}},
+			[]engine.Call{{Method: "PUT", Path: "/customers/g-1", Op: OpCreate, Fields: names, MayTakeTwo: true}}},
+		{"create of a customer a read saw missing starts with the POST", func() *engine.Change {
+			ch := change(engine.ActionCreate, "100001", all, nil, nil)
+			ch.Missing = true
+			return ch
+		}(), []engine.Call{{Method: "POST", Path: "/customers", Op: OpCreate, Fields: names, MayTakeTwo: true}}},
 		{"update by state gid, settles every managed field", change(engine.ActionUpdate, "100001", all, nil, fields("gid", "g-2"), "city"),
 			[]engine.Call{{Method: "PUT", Path: "/customers/g-2", Op: OpUpdate, Fields: names}}},
 		{"manifest gid wins over state", change(engine.ActionUpdate, "100001", all, gid, fields("gid", "g-2"), "city"),

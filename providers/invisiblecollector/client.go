@@ -55,7 +55,12 @@ func (c *Client) Calls(ch *engine.Change) []engine.Call {
 	}
 	call := engine.Call{Method: http.MethodPut, Path: "/customers/" + url.PathEscape(pathID(ch)), Op: OpUpdate}
 	if ch.Action == engine.ActionCreate {
-		call.Op = OpCreate
+		// A create is listed by the request apply tries first (POST when a
+		// read saw the customer missing), and may take a second.
+		call.Op, call.MayTakeTwo = OpCreate, true
+		if ch.Missing {
+			call.Method, call.Path = http.MethodPost, "/customers"
+		}
 	}
 	if ch.Desired != nil {
 		for _, f := range ch.Desired.Fields {

@@ -29,7 +29,9 @@ func (e *ServiceError) Error() string { return e.Message }
 
 // Do makes one attempt of call: PUT /customers/{gid or id}; for a create
 // answered 404, POST /customers; for a POST answered 409, the customer read
-// by externalId is adopted when it is this customer.
+// by externalId is adopted when it is this customer. A create whose
+// customer a read saw missing (Change.Missing), or when most creates of
+// this apply so far were new customers (Creates), starts with the POST.
 func (c *Client) Do(ctx context.Context, ch *engine.Change, call engine.Call) (engine.Outcome, error) {
 	op := call.Op
 	var desired engine.Fields
@@ -40,13 +42,33 @@ func (c *Client) Do(ctx context.Context, ch *engine.Change, call engine.Call) (e
 	if err != nil {
 		return engine.Outcome{}, httpx.Call{Provider: Name, Op: op, ID: ch.ID}.Failure(0, "", err)
 	}
-	cust, status, err := c.send(ctx, httpx.Call{Provider: Name, Op: op, ID: ch.ID}, http.MethodPut, call.Path, body)
+	if ch.Action == engine.ActionCreate && (call.Method == http.MethodPost || c.Creates.NewFirst()) {
+		cust, status, err := c.send(ctx, httpx.Call{Provider: Name, Op: OpPost, ID: ch.ID}, http.MethodPost, "/customers", body)
+		if err == nil {
+			c.Creates.New()
+			return outcome(cust, status), nil
+		}
+		if statusOf(err) != http.StatusConflict {
+			return engine.Outcome{}, err
+		}
+		c.Creates.Existed()
+		return c.adopt(ctx, ch, desired, body, err)
+	}
+	put := call.Path
+	if call.Method != http.MethodPut {
+		put = "/customers/" + url.PathEscape(pathID(ch))
+	}
+	cust, status, err := c.send(ctx, httpx.Call{Provider: Name, Op: op, ID: ch.ID}, http.MethodPut, put, body)
 	if err == nil {
+		if ch.Action == engine.ActionCreate {
+			c.Creates.Existed()
+		}
 		return outcome(cust, status), nil
 	}
 	if ch.Action != engine.ActionCreate || statusOf(err) != http.StatusNotFound {
 		return engine.Outcome{}, err
 	}
+	c.Creates.New()
 	cust, status, err = c.send(ctx, httpx.Call{Provider: Name, Op: OpPost, ID: ch.ID}, http.MethodPost, "/customers", body)
 	if err == nil {
 		return outcome(cust, status), nil
@@ -160,6 +182,11 @@ func (c *Client) send(ctx context.Context, id httpx.Call, method, path string, b
 	if jerr != nil {
 		return nil, resp.StatusCode, id.Failure(resp.StatusCode, "unreadable answer: "+httpx.Snippet(data), jerr)
 	}
+	// A success is the customer, as the documented response bodies show
+	// it: with its gid. Anything else ({} included) confirms nothing.
+	if text(obj["gid"]) == "" {
+		return nil, resp.StatusCode, id.Failure(resp.StatusCode, "the answer is not the customer (no gid): "+httpx.Snippet(data), nil)
+	}
 	return obj, resp.StatusCode, nil
 }
 
@@ -188,8 +215,9 @@ func Body(id string, desired engine.Fields) ([]byte, error) {
 }
 
 // observe maps a customer object to the provider's fields: keys the answer
-// lacks are left out, null and empty text are the cleared value. The phone
-// is read from phone, else from mobile (the SDK fixtures' name).
+// lacks are left out, null and empty text are the cleared value. phone is
+// read from phone only: mobile is another field (the C# SDK's model, the
+// contacts docs), which reconcile does not manage.
 func observe(cust map[string]json.RawMessage) *engine.Observed {
 	obs := &engine.Observed{}
 	for _, k := range Service.Keys {
@@ -198,11 +226,6 @@ func observe(cust map[string]json.RawMessage) *engine.Observed {
 		}
 		name, key := k.Field, k.Wire
 		raw, ok := cust[key]
-		if name == "phone" {
-			if m, mok := cust["mobile"]; mok && (!ok || text(raw) == "") {
-				raw, ok = m, true
-			}
-		}
 		if !ok {
 			continue
 		}

@@ -39,6 +39,7 @@ type Customer struct {
 	Country    string  `json:"country"`
 	Email      *string `json:"email"`
 	Phone      *string `json:"phone"`
+	Mobile     *string `json:"mobile,omitempty"`
 	Locale     *string `json:"locale"`
 }
 
@@ -156,6 +157,26 @@ func (s *Sim) find(id string) *Customer {
 	return nil
 }
 
+// search answers GET /customers/find?email=&vatNumber=&externalId=&name=:
+// the customers matching every given parameter, [] for none (not a 404),
+// as the Ruby SDK's fixtures show.
+func (s *Sim) search(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	matches := []*Customer{}
+	for _, c := range s.customers {
+		ok := true
+		for key, val := range map[string]*string{"email": c.Email, "vatNumber": c.VatNumber, "externalId": c.ExternalId, "name": &c.Name} {
+			if want := q.Get(key); want != "" && (val == nil || *val != want) {
+				ok = false
+			}
+		}
+		if ok {
+			matches = append(matches, c)
+		}
+	}
+	simkit.JSON(w, http.StatusOK, matches)
+}
+
 // newGID returns a new UUID-shaped gid, deterministic for a seed.
 func (s *Sim) newGID() string {
 	var b [16]byte
@@ -205,6 +226,8 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
+	case r.Method == http.MethodGet && seg[1] == "find":
+		s.search(w, r)
 	case r.Method == http.MethodGet:
 		c := s.find(seg[1])
 		if c == nil {
@@ -226,15 +249,20 @@ var country = regexp.MustCompile(`^[A-Z]{2}$`)
 func fieldsOf(body map[string]json.RawMessage) (c Customer, set map[string]bool, problem string) {
 	set = map[string]bool{}
 	strs := map[string]**string{"externalId": &c.ExternalId, "vatNumber": &c.VatNumber, "address": &c.Address, "zipCode": &c.ZipCode,
-		"city": &c.City, "email": &c.Email, "phone": &c.Phone, "mobile": &c.Phone, "locale": &c.Locale}
+		"city": &c.City, "email": &c.Email, "phone": &c.Phone, "mobile": &c.Mobile, "locale": &c.Locale}
 	for k, raw := range body {
+		switch k {
+		case "gid", "attributes":
+			// The Ruby and C# SDKs send the gid and custom attributes with
+			// the customer: the service takes the body (the gid in the path
+			// wins), so the simulator is no stricter.
+			continue
+		}
 		var v *string
 		if err := json.Unmarshal(raw, &v); err != nil {
 			return c, nil, fmt.Sprintf("%s must be a string", k)
 		}
 		switch k {
-		case "gid":
-			return c, nil, "gid cannot be set"
 		case "name":
 			if v == nil || strings.TrimSpace(*v) == "" {
 				return c, nil, "name cannot be empty"
@@ -254,9 +282,6 @@ func fieldsOf(body map[string]json.RawMessage) (c Customer, set map[string]bool,
 				v = nil
 			}
 			*dst = v
-			if k == "mobile" {
-				k = "phone"
-			}
 		}
 		if v != nil && len(*v) > 255 {
 			return c, nil, fmt.Sprintf("%s is longer than 255 characters", k)
@@ -278,7 +303,7 @@ func fieldsOf(body map[string]json.RawMessage) (c Customer, set map[string]bool,
 func sameCustomer(a, b Customer) bool {
 	return a.Gid == b.Gid && a.Name == b.Name && a.Country == b.Country && eq(a.ExternalId, b.ExternalId) &&
 		eq(a.VatNumber, b.VatNumber) && eq(a.Address, b.Address) && eq(a.ZipCode, b.ZipCode) && eq(a.City, b.City) &&
-		eq(a.Email, b.Email) && eq(a.Phone, b.Phone) && eq(a.Locale, b.Locale)
+		eq(a.Email, b.Email) && eq(a.Phone, b.Phone) && eq(a.Mobile, b.Mobile) && eq(a.Locale, b.Locale)
 }
 
 func eq(a, b *string) bool { return (a == nil && b == nil) || (a != nil && b != nil && *a == *b) }
@@ -294,7 +319,7 @@ func merge(c *Customer, in Customer, set map[string]bool) {
 	for k, p := range map[string][2]**string{
 		"externalId": {&c.ExternalId, &in.ExternalId}, "vatNumber": {&c.VatNumber, &in.VatNumber}, "address": {&c.Address, &in.Address},
 		"zipCode": {&c.ZipCode, &in.ZipCode}, "city": {&c.City, &in.City}, "email": {&c.Email, &in.Email},
-		"phone": {&c.Phone, &in.Phone}, "locale": {&c.Locale, &in.Locale},
+		"phone": {&c.Phone, &in.Phone}, "mobile": {&c.Mobile, &in.Mobile}, "locale": {&c.Locale, &in.Locale},
 	} {
 		if set[k] {
 			*p[0] = *p[1]

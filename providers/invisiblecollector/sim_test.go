@@ -198,16 +198,17 @@ func TestSimShapes(t *testing.T) {
 	json.Unmarshal(body, &got)
 	var fixture map[string]any
 	json.Unmarshal([]byte(vector(t, "post.json")), &fixture)
-	// The docs' shape: the fixture's keys, with phone for mobile, plus locale.
+	// The docs' shape: the fixture's keys (mobile is its own field), plus
+	// phone and locale.
 	var wantKeys []string
 	for k := range fixture {
-		wantKeys = append(wantKeys, strings.Replace(k, "mobile", "phone", 1))
+		wantKeys = append(wantKeys, k)
 	}
-	wantKeys = append(wantKeys, "locale")
+	wantKeys = append(wantKeys, "locale", "phone")
 	var gotKeys []string
 	for k, v := range got {
 		gotKeys = append(gotKeys, k)
-		if f, ok := fixture[strings.Replace(k, "phone", "mobile", 1)]; ok && k != "gid" && f != v {
+		if f, ok := fixture[k]; ok && k != "gid" && f != v {
 			t.Errorf("%s = %v, fixture has %v", k, v, f)
 		}
 	}
@@ -224,7 +225,7 @@ func TestSimShapes(t *testing.T) {
 	}
 	// The same data again is the same customer; other data is a 409 naming it.
 	status, body = send("POST", "/customers", `{"name":"John Doe Inc.","vatNumber":"PT543219876","address":"Invisible Avenue, 456",
-		"zipCode":"1234-543","city":"Lisbon","country":"PT","email":"potatoes@farm.com","phone":"351557424678","externalId":"100001"}`, SandboxToken)
+		"zipCode":"1234-543","city":"Lisbon","country":"PT","email":"potatoes@farm.com","mobile":"351557424678","externalId":"100001"}`, SandboxToken)
 	if status != 200 || !strings.Contains(string(body), gid) {
 		t.Errorf("same POST again: %d %s", status, body)
 	}
@@ -238,19 +239,20 @@ func TestSimShapes(t *testing.T) {
 		method, path, body string
 		status             int
 	}{
-		{"PUT", "/customers/100001", `{"name":"x"}`, 422},                           // country is mandatory
-		{"PUT", "/customers/100001", `{"country":"PT","gid":"x"}`, 422},             // gid is never sent
-		{"PUT", "/customers/100001", `{"country":"PT","locale":"it"}`, 422},         // locale list
-		{"PUT", "/customers/100001", `{"country":"PT","colour":"red"}`, 422},        // unknown attribute
-		{"PUT", "/customers/100001", `{"country":"PT","name":null}`, 422},           // name cannot be cleared
-		{"PUT", "/customers/nobody", `{"country":"PT"}`, 404},                       //
-		{"POST", "/customers", `{"name":"N","country":"PT"}`, 422},                  // vatNumber is mandatory
-		{"POST", "/customers", `{"vatNumber":"V","country":"PT"}`, 422},             // name is mandatory
-		{"POST", "/customers", `{"name":"N","vatNumber":"V"}`, 422},                 // country is mandatory
-		{"DELETE", "/customers/100001", ``, 405},                                    //
-		{"GET", "/debts/1", ``, 404},                                                //
-		{"PUT", "/customers/" + gid, `{"country":"ES","address":null}`, 200},        // partial update
-		{"POST", "/customers", `{"name":"N","vatNumber":"V2","country":"PT"}`, 200}, //
+		{"PUT", "/customers/100001", `{"name":"x"}`, 422},                            // country is mandatory
+		{"PUT", "/customers/100001", `{"country":"PT","gid":"x"}`, 200},              // the SDKs send the gid: ignored
+		{"PUT", "/customers/100001", `{"country":"PT","attributes":{"a":"b"}}`, 200}, // and custom attributes
+		{"PUT", "/customers/100001", `{"country":"PT","locale":"it"}`, 422},          // locale list
+		{"PUT", "/customers/100001", `{"country":"PT","colour":"red"}`, 422},         // unknown attribute
+		{"PUT", "/customers/100001", `{"country":"PT","name":null}`, 422},            // name cannot be cleared
+		{"PUT", "/customers/nobody", `{"country":"PT"}`, 404},                        //
+		{"POST", "/customers", `{"name":"N","country":"PT"}`, 422},                   // vatNumber is mandatory
+		{"POST", "/customers", `{"vatNumber":"V","country":"PT"}`, 422},              // name is mandatory
+		{"POST", "/customers", `{"name":"N","vatNumber":"V"}`, 422},                  // country is mandatory
+		{"DELETE", "/customers/100001", ``, 405},                                     //
+		{"GET", "/debts/1", ``, 404},                                                 //
+		{"PUT", "/customers/" + gid, `{"country":"ES","address":null}`, 200},         // partial update
+		{"POST", "/customers", `{"name":"N","vatNumber":"V2","country":"PT"}`, 200},  //
 	} {
 		status, body := send(tt.method, tt.path, tt.body, SandboxToken)
 		if status != tt.status {
@@ -272,5 +274,39 @@ func TestSimShapes(t *testing.T) {
 	}
 	if n := len(sim.Requests()); n < 15 {
 		t.Errorf("request log has %d entries", n)
+	}
+}
+
+// TestSimFind: GET /customers/find answers the matching customers, [] for
+// none, as the Ruby SDK's fixtures show (find.json, find_empty.json).
+func TestSimFind(t *testing.T) {
+	sim := NewSim(SimOptions{})
+	srv := httptest.NewServer(sim)
+	defer srv.Close()
+	get := func(q string) (int, []map[string]any) {
+		req, _ := http.NewRequest("GET", srv.URL+"/customers/find?"+q, nil)
+		req.Header.Set("Authorization", "Bearer "+SandboxToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out []map[string]any
+		json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	req, _ := http.NewRequest("POST", srv.URL+"/customers", strings.NewReader(vector(t, "post.json")))
+	req.Header.Set("Authorization", "Bearer "+SandboxToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("POST: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if status, got := get("email=potatoes@farm.com"); status != 200 || len(got) != 1 || got[0]["mobile"] != "351557424678" {
+		t.Errorf("find by email: %d %v", status, got)
+	}
+	if status, got := get("email=nobody@example.com"); status != 200 || got == nil || len(got) != 0 {
+		t.Errorf("find with no match: %d %v, want 200 []", status, got)
 	}
 }

@@ -41,6 +41,10 @@ type Options struct {
 	Seed int64
 	// Registry lists the services to simulate (default: the product's).
 	Registry *engine.Registry
+	// Alternate serves the other readings of the vendors' pages (each
+	// simulator's SimOptions.Alternate): BonifiQ's not-found and no-op as
+	// 200 envelopes, TomTicket's not-found as a 200 with error: true.
+	Alternate bool
 }
 
 // Request is one request the sandbox answered.
@@ -88,7 +92,7 @@ func New(opts Options) (*Sandbox, error) {
 		if svc.Sim == nil {
 			continue
 		}
-		s.mounts = append(s.mounts, mount{svc: svc, sim: svc.Sim(engine.SimOptions{Seed: opts.Seed})})
+		s.mounts = append(s.mounts, mount{svc: svc, sim: svc.Sim(engine.SimOptions{Seed: opts.Seed, Alternate: opts.Alternate})})
 	}
 	s.handler = http.HandlerFunc(s.serve)
 	if opts.DataFile != "" {

@@ -37,7 +37,12 @@ func TestCalls(t *testing.T) {
 		want []engine.Call
 	}{
 		{"create settles every field", change(engine.ActionCreate, "1002", all, nil, nil), []engine.Call{{Method: "POST", Path: "/customer/update", Op: OpCreate,
-			Fields: []string{"create_tickets", "custom_fields.cf_plan", "email", "language", "name", "organization_id", "phone", "portfolio_id"}}}},
+			Fields: []string{"create_tickets", "custom_fields.cf_plan", "email", "language", "name", "organization_id", "phone", "portfolio_id"}, MayTakeTwo: true}}},
+		{"create of a customer a read saw missing starts with customer/new", func() *engine.Change {
+			ch := change(engine.ActionCreate, "1002", fields("name", "João"), nil, nil)
+			ch.Missing = true
+			return ch
+		}(), []engine.Call{{Method: "POST", Path: "/customer/new", Op: OpCreate, Fields: []string{"name"}, MayTakeTwo: true}}},
 		{"update settles the changed fields only", change(engine.ActionUpdate, "1002", all, nil, nil, "custom_fields.cf_plan", "phone"),
 			[]engine.Call{{Method: "POST", Path: "/customer/update", Op: OpUpdate, Fields: []string{"custom_fields.cf_plan", "phone"}}}},
 		{"forget", &engine.Change{Provider: Name, ID: "1", Action: engine.ActionForget}, nil},

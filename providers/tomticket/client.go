@@ -46,14 +46,27 @@ func New(opts Options) (*Client, error) {
 // Name returns "tomticket".
 func (c *Client) Name() string { return Name }
 
-// Calls plans the one request a change makes: POST /customer/update with
-// only the changed fields (an update) or every managed field (a create,
-// whose customer/new fallback on a 404 is not listed).
+// Paths of the requests.
+const (
+	pathUpdate = "/customer/update"
+	pathNew    = "/customer/new"
+)
+
+// Calls plans the one call a change makes: POST /customer/update with only
+// the changed fields (an update) or every managed field (a create). A
+// create is listed by the request apply tries first: customer/new when the
+// plan saw the customer missing (plan -refresh), customer/update otherwise;
+// it may take a second (MayTakeTwo): customer/new after a not-found, or
+// customer/update after an already-exists.
 func (c *Client) Calls(ch *engine.Change) []engine.Call {
-	call := engine.Call{Method: http.MethodPost, Path: "/customer/update"}
+	call := engine.Call{Method: http.MethodPost, Path: pathUpdate}
 	switch ch.Action {
 	case engine.ActionCreate:
 		call.Op = OpCreate
+		call.MayTakeTwo = true
+		if ch.Missing {
+			call.Path = pathNew
+		}
 		if ch.Desired != nil {
 			call.Fields = make([]string, 0, len(ch.Desired.Fields))
 			for _, f := range ch.Desired.Fields {

@@ -50,9 +50,13 @@ func NewForm(id, typ string, desired engine.Fields) []FormField {
 	return form
 }
 
-// Do makes one attempt of call: POST /customer/update; for a create answered
-// 404, POST /customer/new (then, for a customer identified by e-mail whose
-// internal_id is managed, a customer/update that sets it).
+// Do makes one attempt of call. An update is POST /customer/update. A
+// create is "update, and on not-found, new", or, when the plan saw the
+// customer missing or most creates of this apply so far were new
+// customers, "new, and on already-exists, update" (Creates): one request
+// where reconcile can know, two at most. A customer identified by e-mail
+// whose internal_id is managed gets it by a customer/update after
+// customer/new (which takes none).
 func (c *Client) Do(ctx context.Context, ch *engine.Change, call engine.Call) (engine.Outcome, error) {
 	var desired, params engine.Fields
 	if ch.Desired != nil {
@@ -60,12 +64,37 @@ func (c *Client) Do(ctx context.Context, ch *engine.Change, call engine.Call) (e
 	}
 	typ := idType(params, ch.IDs)
 	op, names := call.Op, call.Fields
-	status, err := c.post(ctx, httpx.Call{Provider: Name, Op: op, ID: ch.ID}, "/customer/update", UpdateForm(ch.ID, typ, desired, names))
-	if err != nil && op == OpCreate && statusOf(err) == http.StatusNotFound {
-		status, err = c.post(ctx, httpx.Call{Provider: Name, Op: OpNew, ID: ch.ID}, "/customer/new", NewForm(ch.ID, typ, desired))
+	update := func() (int, error) {
+		return c.post(ctx, httpx.Call{Provider: Name, Op: op, ID: ch.ID}, "/customer/update", UpdateForm(ch.ID, typ, desired, names))
+	}
+	create := func() (int, error) {
+		status, err := c.post(ctx, httpx.Call{Provider: Name, Op: OpNew, ID: ch.ID}, "/customer/new", NewForm(ch.ID, typ, desired))
 		if v, ok := desired.Get("internal_id"); err == nil && ok && !v.IsNull() && typ == "E" {
 			status, err = c.post(ctx, httpx.Call{Provider: Name, Op: OpUpdate, ID: ch.ID}, "/customer/update",
 				UpdateForm(ch.ID, typ, desired, []string{"internal_id"}))
+		}
+		return status, err
+	}
+	var status int
+	var err error
+	switch {
+	case op != OpCreate:
+		status, err = update()
+	case call.Path == pathNew || c.Creates.NewFirst():
+		status, err = create()
+		if alreadyExists(err) {
+			c.Creates.Existed()
+			status, err = update()
+		} else if err == nil {
+			c.Creates.New()
+		}
+	default:
+		status, err = update()
+		if isNotFound(err) {
+			c.Creates.New()
+			status, err = create()
+		} else if err == nil {
+			c.Creates.Existed()
 		}
 	}
 	if err != nil {
@@ -84,7 +113,7 @@ func (c *Client) Read(ctx context.Context, r *engine.Resource, ids engine.Fields
 	id := httpx.Call{Provider: Name, Op: OpRead, ID: r.ID}
 	ans, _, err := c.send(ctx, id, http.MethodGet, "/customer/details", q, nil, "")
 	if err != nil {
-		if statusOf(err) == http.StatusNotFound {
+		if isNotFound(err) {
 			return nil, fmt.Errorf("%s: %s: %w", Name, r.ID, engine.ErrNotFound)
 		}
 		return nil, err
@@ -149,11 +178,53 @@ func (c *Client) post(ctx context.Context, id httpx.Call, path string, form []Fo
 type answer struct {
 	Error   json.RawMessage `json:"error"`
 	Message json.RawMessage `json:"message"`
+	Success json.RawMessage `json:"success"`
 	Data    json.RawMessage `json:"data"`
 }
 
-// send makes one request and checks the answer: a failure is a non-2xx
-// status or a body whose error is true (HTTP 200 included).
+// The answers TomTicket gives, as reconcile reads them (README lists them).
+// Its pages list a 404 but report every failure as {"error": true,
+// "message": ...}, and no public client settles which one the service
+// uses for an unknown customer, so both are read:
+//
+//   - success: a 2xx whose body says so: "error": false or "success": true
+//     (an empty object, or a body without either, confirms nothing and
+//     fails the call with a snippet of it);
+//   - "no such customer": a 404, or "error": true with a message that says
+//     the customer was not found ("Cliente não encontrado", "not found");
+//   - "already exists" (customer/new for a customer it has): "error": true
+//     with a message that says so ("Cliente já cadastrado", "Cliente já
+//     existe", "already exists");
+//   - any other "error": true, or a non-2xx status: a failure with the
+//     service's message (429 and 5xx retried, 401 and 403 stop the service).
+var (
+	notFoundWords = []string{"não encontrado", "nao encontrado", "not found", "inexistente", "não existe", "nao existe"}
+	existsWords   = []string{"já cadastrado", "ja cadastrado", "já existe", "ja existe", "already exists", "already registered", "já está cadastrado"}
+)
+
+func hasAny(msg string, words []string) bool {
+	msg = strings.ToLower(msg)
+	for _, w := range words {
+		if strings.Contains(msg, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// isNotFound reports whether err is TomTicket's "no such customer".
+func isNotFound(err error) bool {
+	var ce *engine.CallError
+	return errors.As(err, &ce) && ce.NotFound
+}
+
+// alreadyExists reports whether err is customer/new's "already exists".
+func alreadyExists(err error) bool {
+	var ce *engine.CallError
+	return errors.As(err, &ce) && !ce.NotFound && ce.Status >= 200 && ce.Status < 300 && hasAny(ce.Message, existsWords)
+}
+
+// send makes one request and checks the answer (see above).
 func (c *Client) send(ctx context.Context, id httpx.Call, method, path string, q url.Values, body []byte, contentType string) (*answer, int, error) {
 	resp, data, err := c.Send(ctx, id, method, path, q, body, contentType)
 	if err != nil {
@@ -168,17 +239,24 @@ func (c *Client) send(ctx context.Context, id httpx.Call, method, path string, q
 	if jerr != nil {
 		msg = httpx.Snippet(data)
 	}
+	failed, stated := lenientBool(ans.Error)
 	switch {
 	case resp.StatusCode < 200 || resp.StatusCode >= 300:
-		return nil, resp.StatusCode, id.StatusError(resp, msg)
+		e := id.StatusError(resp, msg)
+		e.NotFound = resp.StatusCode == http.StatusNotFound || failed && hasAny(msg, notFoundWords)
+		return nil, resp.StatusCode, e
 	case jerr != nil:
 		return nil, resp.StatusCode, id.Failure(resp.StatusCode, "unreadable answer: "+msg, jerr)
-	}
-	if failed, _ := lenientBool(ans.Error); failed {
+	case failed:
 		if msg == "" {
 			msg = "the service reported an error"
 		}
-		return nil, resp.StatusCode, id.Failure(resp.StatusCode, msg, nil)
+		e := id.Failure(resp.StatusCode, msg, nil)
+		e.NotFound = hasAny(msg, notFoundWords)
+		return nil, resp.StatusCode, e
+	}
+	if ok, _ := lenientBool(ans.Success); !ok && !stated {
+		return nil, resp.StatusCode, id.Failure(resp.StatusCode, "the answer does not say it was done: "+httpx.Snippet(data), nil)
 	}
 	return &ans, resp.StatusCode, nil
 }

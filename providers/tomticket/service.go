@@ -70,8 +70,10 @@ var Service = &engine.Service{
 
 	DefaultBaseURL: DefaultBaseURL,
 	New:            func(opts engine.ClientOptions) (engine.Provider, error) { return New(opts) },
-	Sim:            func(engine.SimOptions) engine.Simulator { return &simulator{NewSim(SimOptions{})} },
-	SandboxPrefix:  "/tomticket/v2.0",
+	Sim: func(o engine.SimOptions) engine.Simulator {
+		return &simulator{NewSim(SimOptions{NotFoundAs200: o.Alternate})}
+	},
+	SandboxPrefix: "/tomticket/v2.0",
 	Fault: func(status int) any {
 		return map[string]any{"error": true, "message": http.StatusText(status)}
 	},

@@ -59,12 +59,18 @@ type SimOptions struct {
 	// RateLimit is how many requests a sliding second admits: 0 means the
 	// documented 3, a negative value no limit.
 	RateLimit int
+	// NotFoundAs200 answers an unknown customer with HTTP 200 and
+	// {"error": true, "message": "Cliente não encontrado", "success":
+	// false}, the other reading of TomTicket's pages (which list a 404 but
+	// report every failure as error: true). Without it, a 404.
+	NotFoundAs200 bool
 }
 
 // Sim simulates TomTicket's customer endpoints (API v2.0), its limit of 3
 // requests in any sliding second included. It is an http.Handler serving
 // paths relative to the API root (/customer/...).
 type Sim struct {
+	alt     bool // NotFoundAs200
 	token   string
 	now     func() time.Time
 	limit   int
@@ -85,7 +91,7 @@ func NewSim(opts SimOptions) *Sim {
 	if opts.RateLimit == 0 {
 		opts.RateLimit = 3
 	}
-	s := &Sim{token: opts.Token, now: simkit.Now(opts.Now), limit: opts.RateLimit, next: 1}
+	s := &Sim{token: opts.Token, now: simkit.Now(opts.Now), limit: opts.RateLimit, next: 1, alt: opts.NotFoundAs200}
 	s.handler = simkit.Record(&s.log, s.now, http.HandlerFunc(s.serve))
 	return s
 }
@@ -201,10 +207,7 @@ func (s *Sim) admit() bool {
 }
 
 func reply(w http.ResponseWriter, status int, failed bool, message string, extra map[string]any) {
-	body := map[string]any{"error": failed, "message": message}
-	if !failed && extra == nil {
-		body["success"] = true
-	}
+	body := map[string]any{"error": failed, "message": message, "success": !failed}
 	for k, v := range extra {
 		body[k] = v
 	}
@@ -286,8 +289,10 @@ var maxLen = map[string]int{"customer_id": 250, "name": 250, "email": 250, "phon
 	"language": 5, "customer_type_id": 1, "internal_id": 250}
 
 // set applies the form's fields to c, checking each; it returns a problem
-// in the service's words, or "".
-func (s *Sim) set(c *Customer, form map[string]string) string {
+// in the service's words, or "". self is the stored customer c is a copy
+// of (nil for a new one): its own e-mail and internal id are not "in use by
+// another customer".
+func (s *Sim) set(c, self *Customer, form map[string]string) string {
 	for k, v := range form {
 		if n, ok := maxLen[k]; ok && utf8.RuneCountInString(v) > n {
 			return fmt.Sprintf("O campo %s excede o tamanho máximo de %d caracteres", k, n)
@@ -303,14 +308,14 @@ func (s *Sim) set(c *Customer, form map[string]string) string {
 			if v != "" && !strings.Contains(v, "@") {
 				return "O campo email é inválido"
 			}
-			if o := s.find("E", v); v != "" && o != nil && o != c {
+			if o := s.find("E", v); v != "" && o != nil && o != self {
 				return "O e-mail informado já está em uso por outro cliente"
 			}
 			c.Email = v
 		case k == "phone":
 			c.Phone = v
 		case k == "internal_id":
-			if o := s.find("I", v); v != "" && o != nil && o != c {
+			if o := s.find("I", v); v != "" && o != nil && o != self {
 				return "O identificador interno informado já está em uso por outro cliente"
 			}
 			c.InternalID = v
@@ -363,12 +368,12 @@ func (s *Sim) update(w http.ResponseWriter, form map[string]string) {
 	}
 	c := s.find(typ, id)
 	if c == nil {
-		reply(w, http.StatusNotFound, true, "Cliente não encontrado", nil)
+		s.notFound(w)
 		return
 	}
 	next := *c
 	next.CustomFields = cloneMap(c.CustomFields)
-	if problem := s.set(&next, form); problem != "" {
+	if problem := s.set(&next, c, form); problem != "" {
 		reply(w, http.StatusOK, true, problem, nil)
 		return
 	}
@@ -396,7 +401,7 @@ func (s *Sim) create(w http.ResponseWriter, form map[string]string) {
 		return
 	}
 	c := Customer{InternalID: id, CreateTickets: true, Language: "pt-BR", Active: true}
-	if problem := s.set(&c, form); problem != "" {
+	if problem := s.set(&c, nil, form); problem != "" {
 		reply(w, http.StatusOK, true, problem, nil)
 		return
 	}
@@ -418,7 +423,7 @@ func view(c *Customer) map[string]any {
 	return map[string]any{
 		"id": c.ID, "name": c.Name, "email": c.Email, "phone": c.Phone, "internal_id": c.InternalID, "language": c.Language,
 		"create_tickets": flag(c.CreateTickets), "organization_id": c.OrganizationID, "portfolio_id": c.PortfolioID,
-		"active": flag(c.Active), "custom_fields": cloneMap(c.CustomFields),
+		"active": c.Active, "custom_fields": cloneMap(c.CustomFields),
 	}
 }
 
@@ -434,10 +439,20 @@ func (s *Sim) details(w http.ResponseWriter, r *http.Request) {
 	}
 	c := s.find(typ, id)
 	if c == nil {
-		reply(w, http.StatusNotFound, true, "Cliente não encontrado", nil)
+		s.notFound(w)
 		return
 	}
 	reply(w, http.StatusOK, false, "", map[string]any{"data": view(c)})
+}
+
+// notFound answers an unknown customer: 404, or with NotFoundAs200 a 200
+// with error: true.
+func (s *Sim) notFound(w http.ResponseWriter) {
+	status := http.StatusNotFound
+	if s.alt {
+		status = http.StatusOK
+	}
+	reply(w, status, true, "Cliente não encontrado", nil)
 }
 
 func (s *Sim) list(w http.ResponseWriter, r *http.Request) {

@@ -15,6 +15,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -285,7 +286,29 @@ type Conn struct {
 	hc *http.Client
 	// Timeout bounds each request (0: none).
 	Timeout time.Duration
+	// Creates says how this client's creates turned out so far, to choose
+	// the first request of the next (see Creates).
+	Creates *Creates
 }
+
+// Creates counts, for one client (so for one service in one apply), the
+// creates that found no customer (new) and those that found one (existed).
+// A create whose customer's existence is unknown is tried as an update
+// first, unless most creates so far were new customers: a bulk migration
+// into an empty service then spends one request per customer, not two.
+type Creates struct {
+	created, existed atomic.Int64
+}
+
+// NewFirst reports whether the next create should try the service's
+// create request first.
+func (c *Creates) NewFirst() bool { return c.created.Load() > c.existed.Load() }
+
+// New counts a create that found no customer.
+func (c *Creates) New() { c.created.Add(1) }
+
+// Existed counts a create that found the customer.
+func (c *Creates) Existed() { c.existed.Add(1) }
 
 // NewConn resolves the base URL (default < manifest < environment variable
 // envBaseURL) and reads the credentials. It needs none (plans are offline):
@@ -296,7 +319,7 @@ func NewConn(provider, defaultBase, envBaseURL string, auth Auth, opts Options) 
 	if err != nil {
 		return Conn{}, fmt.Errorf("%s: %w", provider, err)
 	}
-	c := Conn{base: base, hc: opts.HTTPClient, Timeout: opts.Config.Timeout}
+	c := Conn{base: base, hc: opts.HTTPClient, Timeout: opts.Config.Timeout, Creates: &Creates{}}
 	if c.hc == nil {
 		c.hc = NewClient()
 	}
