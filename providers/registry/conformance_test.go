@@ -9,11 +9,8 @@ import (
 
 // known lists what the suite finds and is reported, not yet decided: each
 // entry is logged instead of failing, and fails once the check passes.
-var known = map[string][]conformance.Option{
-	"tomticket": {conformance.Known("clearable", "create_tickets",
-		"TomTicket takes an empty create_tickets as 1: a null clears nothing and reads back true, so plan -refresh shows it forever; "+
-			"make the key NotNull, or send and expect the default")},
-}
+// (TomTicket's create_tickets, which null could not clear, is NotNull now.)
+var known = map[string][]conformance.Option{}
 
 // TestConformance runs the conformance suite over every service of the
 // product's registry, each against its own simulator.

@@ -31,7 +31,9 @@ var Service = &engine.Service{
 		// id_type says how the id is read: customer_type_id I or E.
 		{Field: "id_type", Type: engine.TypeEnum, Enum: []string{"internal", "email"}, NotNull: true, Param: true, Wire: "customer_type_id"},
 		{Field: "internal_id", Type: engine.TypeString, Wire: "internal_id", Call: callCustomer, Readable: true},
-		{Field: "create_tickets", Type: engine.TypeBool, Wire: "create_tickets", Call: callCustomer, Readable: true},
+		// A flag, 1 or 0: TomTicket takes an empty value as 1, so null
+		// cannot clear it (the conformance suite found it).
+		{Field: "create_tickets", Type: engine.TypeBool, NotNull: true, Wire: "create_tickets", Call: callCustomer, Readable: true},
 		{Field: "organization_id", Type: engine.TypeString, MaxLen: 512, Wire: "organization_id", Call: callCustomer, Readable: true},
 		{Field: "portfolio_id", Type: engine.TypeString, MaxLen: 512, Wire: "portfolio_id", Call: callCustomer, Readable: true},
 		{Field: "language", Type: engine.TypeEnum, Enum: []string{"pt-BR", "es_ES", "en-US"}, Wire: "language", Call: callCustomer, Readable: true},

@@ -56,6 +56,7 @@ var Service = &engine.Service{
 	New:            func(opts engine.ClientOptions) (engine.Provider, error) { return New(opts) },
 	Sim:            func(engine.SimOptions) engine.Simulator { return NewSim() },
 	SandboxPrefix:  "/crmlite",
+	Fault:          func(status int) any { return map[string]any{"error": http.StatusText(status)} },
 }
 
 // Client talks to crmlite.
@@ -133,6 +134,7 @@ func (c *Client) Read(ctx context.Context, r *engine.Resource, _ engine.Fields) 
 		var s string
 		var b bool
 		switch {
+		case string(bytes.TrimSpace(raw)) == "null":
 		case json.Unmarshal(raw, &s) == nil && s != "":
 			v = engine.String(s)
 		case json.Unmarshal(raw, &b) == nil:
