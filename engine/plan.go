@@ -108,9 +108,15 @@ func (pt *planPart) diff(reg *Registry, customers []*Customer, s *State, opts Pl
 				continue
 			}
 			var ch *Change
-			if obs, ok := opts.Refresh[string(buf)]; ok && entry != nil {
+			switch obs, ok := opts.Refresh[string(buf)]; {
+			case entry.Absent():
+				// Import found the service without it: a create, tried as
+				// one first.
+				ch = diffCustomer(&pt.proj, c, prov, nil)
+				ch.Prior, ch.Missing = entry.Digest(), true
+			case ok && entry != nil:
 				ch = diffRefreshed(reg, c, prov, entry, obs)
-			} else {
+			default:
 				ch = diffCustomer(&pt.proj, c, prov, entry)
 			}
 			if ch == nil {

@@ -236,3 +236,29 @@ func TestReadPlanFileRejects(t *testing.T) {
 		})
 	}
 }
+
+// TestAbsentEntryPlansACreateTriedAsOne: an entry that only records that
+// the service has no such customer (import saw it missing) is planned as a
+// create marked Missing (its first request is the create), and the first
+// completed call drops the mark.
+func TestAbsentEntryPlansACreateTriedAsOne(t *testing.T) {
+	desired := &Desired{Registry: testReg, Customers: []*Customer{customer("7", 1<<2, Field{"name", String("Ana")})},
+		Providers: map[string]ProviderConfig{TomTicket: DefaultProviderConfig(TomTicket)}}
+	st := NewState()
+	st.Resources["tomticket/7"] = AbsentEntry(TomTicket, "7")
+	p, diags := MakePlan(desired, st, PlanOptions{Providers: fakeProviders()})
+	if diags.HasErrors() || len(p.Changes) != 1 {
+		t.Fatalf("plan: %v %v", p.Changes, diags)
+	}
+	ch := p.Changes[0]
+	if ch.Action != ActionCreate || !ch.Missing || ch.Prior != st.Resources["tomticket/7"].Digest() {
+		t.Errorf("change %+v: want a create marked Missing, with the absent entry's digest", ch)
+	}
+	if p.Summary.Create != 1 || p.Summary.Forget != 0 {
+		t.Errorf("summary %+v", p.Summary)
+	}
+	st.ApplyRecord(Record{Address: "tomticket/7", Set: Fields{{"name", String("Ana")}}})
+	if e := st.Resources["tomticket/7"]; e.Absent() || len(e.IDs) != 0 {
+		t.Errorf("entry after a completed call: %+v, want the mark dropped", e)
+	}
+}

@@ -56,6 +56,8 @@ func (s *State) ApplyRecord(rec Record) {
 	for _, f := range rec.IDs {
 		e.IDs = e.IDs.Set(f.Name, f.Value)
 	}
+	// A completed call means the service has the customer now.
+	e.IDs = e.IDs.Delete(AbsentID)
 }
 
 // AppendJSON appends rec as one compact JSON object, the line format of the

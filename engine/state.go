@@ -46,6 +46,28 @@ type Entry struct {
 // Address returns PROVIDER/ID.
 func (e *Entry) Address() string { return Address(e.Provider, e.ID) }
 
+// AbsentID is the id that marks an entry for a customer a read found the
+// service does not have (reconcile import): the state holds no field of it,
+// the plan plans it as a create whose first request is the service's create
+// (Change.Missing), and the first completed call drops the mark.
+const AbsentID = "absent"
+
+// AbsentEntry returns the entry that records that the service has no
+// customer at provider/id.
+func AbsentEntry(provider, id string) *Entry {
+	return &Entry{Provider: provider, ID: id, IDs: Fields{{Name: AbsentID, Value: Bool(true)}}}
+}
+
+// Absent reports whether e only records that the service has no such
+// customer (AbsentEntry).
+func (e *Entry) Absent() bool {
+	if e == nil {
+		return false
+	}
+	v, ok := e.IDs.Get(AbsentID)
+	return ok && v == Bool(true)
+}
+
 // Clone returns a deep copy of e.
 func (e *Entry) Clone() *Entry {
 	c := *e
