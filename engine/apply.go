@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -66,8 +67,11 @@ type Event struct {
 	Op       string
 	Attempt  int
 	Wait     time.Duration
-	Err      error
-	Item     *Item
+	// RetryAfter is the wait the service asked for (Wait is at most
+	// MaxRetryAfter of it).
+	RetryAfter time.Duration
+	Err        error
+	Item       *Item
 }
 
 // Item is the outcome of one change.
@@ -93,7 +97,7 @@ type Result struct {
 
 // ErrProviderStopped marks changes not attempted because an earlier call to
 // the same provider was refused its credentials.
-var ErrProviderStopped = errors.New("not attempted: the provider refused the credentials earlier in this apply")
+var ErrProviderStopped = errors.New("not attempted: an earlier call stopped the calls to this service in this apply")
 
 // Apply carries out the plan's changes: customers in parallel, each
 // customer's calls in order, each provider within its rate limit and
@@ -239,6 +243,9 @@ type providerRun struct {
 	idx     []int
 	next    atomic.Int64
 	stopped atomic.Pointer[CallError] // set by a 401/403
+	// failures counts the requests that failed in a row, with no success
+	// in between (StopAfterFailures).
+	failures atomic.Int64
 
 	// Until one call has been answered without a 401 or 403, calls to the
 	// provider go one at a time, so bad credentials cost one refused call,
@@ -462,9 +469,15 @@ func (a *applier) retry(ctx context.Context, pr *providerRun, address, op string
 	bo.RandomizationFactor = 0.5
 	bo.Reset()
 	gctx := WithGate(ctx, pr.gate)
+	budget := pr.cfg.CallBudget
+	if budget <= 0 {
+		budget = DefaultCallBudget
+	}
+	deadline := time.Now().Add(budget)
 	for attempt := 1; ; attempt++ {
 		err := do(gctx)
 		if err == nil {
+			pr.failures.Store(0)
 			pr.lim.Succeeded()
 			return nil
 		}
@@ -472,17 +485,38 @@ func (a *applier) retry(ctx context.Context, pr *providerRun, address, op string
 			return ErrStopped
 		}
 		var ce *CallError
-		if !errors.As(err, &ce) || !ce.Retryable || attempt > pr.cfg.MaxRetries {
+		if !errors.As(err, &ce) || !ce.Retryable {
+			return err
+		}
+		if ce.Unreachable && !pr.open.Load() {
+			// The service's first call could not even be sent: nothing
+			// listens there, or the host does not exist. Stop the
+			// service rather than retry every customer.
+			stop := *ce
+			stop.Fatal, stop.Retryable = true, false
+			return &stop
+		}
+		if n := pr.failures.Add(1); n >= StopAfterFailures {
+			stop := *ce
+			stop.Fatal, stop.Retryable = true, false
+			stop.Message = fmt.Sprintf("%d requests in a row failed with no success in between (last: %s); stopped calling the service", n, cmp.Or(ce.Message, errText(ce.Err)))
+			return &stop
+		}
+		if pr.cfg.MaxRetries >= 0 && attempt > pr.cfg.MaxRetries {
 			return err
 		}
 		if ce.Status == 429 {
 			pr.lim.Slow()
 		}
 		wait := bo.NextBackOff()
-		if ce.RetryAfter > wait {
-			wait = ce.RetryAfter
+		asked := ce.RetryAfter
+		if asked > wait {
+			wait = min(asked, MaxRetryAfter)
 		}
-		a.emit(Event{Kind: EventRetry, Provider: pr.name, Address: address, Op: op, Attempt: attempt, Wait: wait, Err: err})
+		if time.Now().Add(wait).After(deadline) {
+			return &budgetError{err: err, budget: budget, attempts: attempt}
+		}
+		a.emit(Event{Kind: EventRetry, Provider: pr.name, Address: address, Op: op, Attempt: attempt, Wait: wait, RetryAfter: asked, Err: err})
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
@@ -495,6 +529,38 @@ func (a *applier) retry(ctx context.Context, pr *providerRun, address, op string
 		}
 	}
 }
+
+// budgetError is a call that gave up: its next retry would outlast its
+// call budget. It unwraps to the last failure.
+type budgetError struct {
+	err      error
+	budget   time.Duration
+	attempts int
+}
+
+func (e *budgetError) Error() string {
+	return fmt.Sprintf("%v (gave up after %d attempts: the next retry would outlast the call's %v budget)", e.err, e.attempts, e.budget)
+}
+
+func (e *budgetError) Unwrap() error { return e.err }
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// Bounds on one call's time (issue 12): a Retry-After asks for at most
+// MaxRetryAfter; a call gives up once its retries would outlast its
+// CallBudget; a service whose requests fail StopAfterFailures times in a
+// row, with no success in between, stops the way a 401 does (20 % of
+// requests failing at random never gets near: 0.2^30).
+const (
+	MaxRetryAfter     = time.Minute
+	DefaultCallBudget = 2 * time.Minute
+	StopAfterFailures = 30
+)
 
 // defaultBackoff is the first retry delay.
 const defaultBackoff = 500 * time.Millisecond

@@ -107,13 +107,18 @@ const (
 // ProviderConfig is a provider's settings from the manifests' providers
 // block, with defaults filled in by Defaults.
 type ProviderConfig struct {
-	RateLimit   float64       // requests per second
-	Burst       int           // token bucket burst
-	Concurrency int           // requests in flight
-	MaxRetries  int           // retries of one call
-	Timeout     time.Duration // per request
-	BaseURL     string        // "" = the provider's default; the environment wins
-	OnRemove    OnRemove
+	RateLimit   float64 // requests per second
+	Burst       int     // token bucket burst
+	Concurrency int     // requests in flight
+	// MaxRetries bounds the retries of one call; a negative value (the
+	// default) means as many as its CallBudget allows, 0 none.
+	MaxRetries int
+	Timeout    time.Duration // per request
+	// CallBudget bounds one call's time, its retries and their waits
+	// included (0: DefaultCallBudget).
+	CallBudget time.Duration
+	BaseURL    string // "" = the provider's default; the environment wins
+	OnRemove   OnRemove
 	// Pos is where the block is declared, for error messages.
 	Pos Pos
 }

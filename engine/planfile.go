@@ -63,6 +63,7 @@ type cfg struct {
 	Burst       int      `json:"burst"`
 	Concurrency int      `json:"concurrency"`
 	MaxRetries  int      `json:"max_retries"`
+	CallBudget  string   `json:"call_budget,omitempty"`
 	Timeout     string   `json:"timeout"`
 	BaseURL     string   `json:"base_url,omitempty"`
 	OnRemove    OnRemove `json:"on_remove"`
@@ -111,7 +112,11 @@ func WritePlanJSON(w io.Writer, p *Plan, saved bool) error {
 			Providers map[string]cfg `json:"providers"`
 		}{Targets: p.Targets, Providers: map[string]cfg{}}
 		for name, c := range p.Providers {
-			doc.Providers[name] = cfg{c.RateLimit, c.Burst, c.Concurrency, c.MaxRetries, c.Timeout.String(), c.BaseURL, c.OnRemove}
+			budget := ""
+			if c.CallBudget > 0 {
+				budget = c.CallBudget.String()
+			}
+			doc.Providers[name] = cfg{c.RateLimit, c.Burst, c.Concurrency, c.MaxRetries, budget, c.Timeout.String(), c.BaseURL, c.OnRemove}
 		}
 		extra, err := json.Marshal(doc)
 		if err != nil {
@@ -259,10 +264,16 @@ func ReadPlanFile(reg *Registry, r io.Reader) (*Plan, error) {
 			return nil, fail("unknown provider %q", name)
 		}
 		d, err := time.ParseDuration(c.Timeout)
-		if err != nil || d <= 0 || c.RateLimit <= 0 || c.Burst < 1 || c.Concurrency < 1 || c.MaxRetries < 0 {
+		var budget time.Duration
+		if err == nil && c.CallBudget != "" {
+			if budget, err = time.ParseDuration(c.CallBudget); err == nil && budget <= 0 {
+				err = errors.New("call_budget")
+			}
+		}
+		if err != nil || d <= 0 || c.RateLimit <= 0 || c.Burst < 1 || c.Concurrency < 1 || c.MaxRetries < -1 {
 			return nil, fail("provider %q: invalid settings", name)
 		}
-		p.Providers[name] = ProviderConfig{RateLimit: c.RateLimit, Burst: c.Burst, Concurrency: c.Concurrency, MaxRetries: c.MaxRetries, Timeout: d, BaseURL: c.BaseURL, OnRemove: c.OnRemove}
+		p.Providers[name] = ProviderConfig{RateLimit: c.RateLimit, Burst: c.Burst, Concurrency: c.Concurrency, MaxRetries: c.MaxRetries, CallBudget: budget, Timeout: d, BaseURL: c.BaseURL, OnRemove: c.OnRemove}
 	}
 	seen := map[string]bool{}
 	for i, cd := range doc.Changes {

@@ -88,6 +88,10 @@ type CallError struct {
 	// NotFound says the service has no such customer, however it said so
 	// (a 404, or a 200 whose body says it: each provider lists its readings).
 	NotFound bool
+	// Unreachable says the request could not even be sent: nothing listens
+	// at the address, or the host does not exist. On a service's first
+	// call it stops the service (as a 401 does); later it is retried.
+	Unreachable bool
 	// Err is the underlying error, if any.
 	Err error
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // MaxServices is how many services a registry holds: a customer's managed
@@ -242,7 +243,7 @@ func (r *Registry) DefaultConfig(p string) ProviderConfig {
 	if s := r.Service(p); s != nil {
 		return s.Defaults
 	}
-	return ProviderConfig{RateLimit: 5, Burst: 1, Concurrency: 4, MaxRetries: 5, OnRemove: OnRemoveForget}
+	return ProviderConfig{RateLimit: 5, Burst: 1, Concurrency: 4, MaxRetries: -1, Timeout: 30 * time.Second, OnRemove: OnRemoveForget}
 }
 
 // Config returns p's settings from cfgs, or its defaults.

@@ -320,7 +320,7 @@ func (f *yamlFile) scalar(n *yaml.Node, label, what, nullHint string) (string, b
 }
 
 // providerSettings lists the keys of a provider's settings.
-var providerSettings = []string{"rate_limit", "burst", "concurrency", "max_retries", "timeout", "base_url", "on_remove"}
+var providerSettings = []string{"rate_limit", "burst", "concurrency", "max_retries", "timeout", "call_budget", "base_url", "on_remove"}
 
 // loadProviders reads the providers block.
 func (f *yamlFile) loadProviders(n *yaml.Node) {
@@ -403,15 +403,17 @@ func (f *yamlFile) providerSetting(name string, cfg *engine.ProviderConfig, s pa
 		default:
 			cfg.MaxRetries = int(i)
 		}
-	case "timeout":
+	case "timeout", "call_budget":
 		d, err := time.ParseDuration(text)
 		switch {
 		case err != nil:
 			f.errorf(s.val, "write a duration with its unit, such as 30s or 1m30s", "%s: invalid duration %q", label, text)
 		case d <= 0:
 			f.errorf(s.val, "", "%s: must be greater than 0", label)
-		default:
+		case key == "timeout":
 			cfg.Timeout = d
+		default:
+			cfg.CallBudget = d
 		}
 	case "base_url":
 		if msg, hint := checkBaseURL(text); msg != "" {

@@ -55,7 +55,7 @@ var Service = &engine.Service{
 	}},
 	CreateNeeds: []string{"name"},
 	Disable:     &engine.Field{Name: "enabled", Value: engine.Bool(false)},
-	Defaults:    engine.ProviderConfig{RateLimit: 5, Burst: 1, Concurrency: 4, MaxRetries: 5, Timeout: 30 * time.Second, OnRemove: engine.OnRemoveForget},
+	Defaults:    engine.ProviderConfig{RateLimit: 5, Burst: 1, Concurrency: 4, MaxRetries: -1, Timeout: 30 * time.Second, OnRemove: engine.OnRemoveForget},
 	Limiter:     engine.TokenBucket,
 	Credentials: []engine.Credential{{Var: EnvToken, Sandbox: SandboxToken}, {Var: EnvKey, Sandbox: SandboxKey}},
 	BaseURLVar:  EnvBaseURL,

@@ -40,7 +40,7 @@ var Service = &engine.Service{
 		},
 	}},
 	CreateNeeds: []string{"name", "vat_number", "country"},
-	Defaults:    engine.ProviderConfig{RateLimit: 5, Burst: 1, Concurrency: 4, MaxRetries: 5, Timeout: 30 * time.Second, OnRemove: engine.OnRemoveForget},
+	Defaults:    engine.ProviderConfig{RateLimit: 5, Burst: 1, Concurrency: 4, MaxRetries: -1, Timeout: 30 * time.Second, OnRemove: engine.OnRemoveForget},
 	Limiter:     engine.TokenBucket,
 	Credentials: []engine.Credential{{Var: EnvToken, Sandbox: SandboxToken}},
 	BaseURLVar:  EnvBaseURL,

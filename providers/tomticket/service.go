@@ -63,7 +63,7 @@ var Service = &engine.Service{
 		},
 	}},
 	CreateNeeds: []string{"name"},
-	Defaults:    engine.ProviderConfig{RateLimit: 3, Burst: 1, Concurrency: 4, MaxRetries: 5, Timeout: 30 * time.Second, OnRemove: engine.OnRemoveForget},
+	Defaults:    engine.ProviderConfig{RateLimit: 3, Burst: 1, Concurrency: 4, MaxRetries: -1, Timeout: 30 * time.Second, OnRemove: engine.OnRemoveForget},
 	// TomTicket allows 3 requests in any second: a token bucket would let
 	// burst + rate through in one.
 	Limiter:     engine.SlidingWindow,

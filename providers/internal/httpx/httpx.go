@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -115,8 +116,15 @@ func NewClient() *http.Client {
 	t.ResponseHeaderTimeout = 60 * time.Second
 	t.MaxIdleConnsPerHost = 16
 	t.IdleConnTimeout = 90 * time.Second
-	return &http.Client{Transport: t}
+	return &http.Client{Transport: t, CheckRedirect: refuseRedirects}
 }
+
+// refuseRedirects keeps a client from following any redirect: these APIs
+// do not redirect, and a redirect is where credentials leak (https to
+// http, or to another port of the same host, which Go's own check lets
+// through). The 3xx comes back as the answer, and Send fails the call
+// naming its Location.
+func refuseRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // RetryAfter parses a Retry-After header, in seconds or as an HTTP date,
 // into a wait; 0 when absent or unreadable.
@@ -194,7 +202,18 @@ func (c Call) TransportError(parent context.Context, status int, err error) erro
 		// clearer without it repeated.
 		err = fmt.Errorf("%s %s: %w", uerr.Op, redact(uerr.URL), uerr.Err)
 	}
-	return &engine.CallError{Provider: c.Provider, Op: c.Op, ID: c.ID, Status: status, Retryable: true, Err: err}
+	return &engine.CallError{Provider: c.Provider, Op: c.Op, ID: c.ID, Status: status, Retryable: true, Unreachable: status == 0 && unreachable(err), Err: err}
+}
+
+// unreachable reports whether err says the request could not be sent at
+// all: the connection was refused (nothing listens there) or the host does
+// not exist. A dropped or reset connection is not: it is retried.
+func unreachable(err error) bool {
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return true
+	}
+	var dns *net.DNSError
+	return errors.As(err, &dns) && dns.IsNotFound
 }
 
 func redact(raw string) string {
@@ -222,6 +241,13 @@ func (c Call) Send(parent context.Context, hc *http.Client, req *http.Request) (
 		return nil, nil, c.TransportError(parent, 0, err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		loc := resp.Header.Get("Location")
+		if u, err := url.Parse(loc); err == nil {
+			loc = u.Redacted()
+		}
+		return nil, nil, c.Failure(resp.StatusCode, fmt.Sprintf("the service redirected to %q; these APIs do not redirect, so it was not followed (check the base URL)", loc), nil)
+	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBody))
 	if err != nil {
 		return nil, nil, c.TransportError(parent, resp.StatusCode, fmt.Errorf("reading the answer: %w", err))
@@ -322,6 +348,11 @@ func NewConn(provider, defaultBase, envBaseURL string, auth Auth, opts Options) 
 	c := Conn{base: base, hc: opts.HTTPClient, Timeout: opts.Config.Timeout, Creates: &Creates{}}
 	if c.hc == nil {
 		c.hc = NewClient()
+	} else {
+		// A caller's client too never follows a redirect.
+		hc := *c.hc
+		hc.CheckRedirect = refuseRedirects
+		c.hc = &hc
 	}
 	c.missing = MissingCredentials(provider, getenv, auth.Vars...)
 	if c.missing == nil {

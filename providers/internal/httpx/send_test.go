@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -97,5 +98,56 @@ func TestSendSendsNothingWithoutAdmission(t *testing.T) {
 	}
 	if rt.n.Load() != 0 {
 		t.Errorf("%d requests sent without admission", rt.n.Load())
+	}
+}
+
+// TestRedirectIsNotFollowed: these APIs do not redirect; a 3xx is a failed
+// call naming its Location, and the credentials never reach the target
+// (https to http, or another port of the same host).
+func TestRedirectIsNotFollowed(t *testing.T) {
+	var reached atomic.Int64
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
+		if r.Header.Get("Authorization") != "" {
+			t.Errorf("the redirect target received Authorization")
+		}
+	}))
+	defer target.Close()
+	for _, code := range []int{301, 302, 307, 308} {
+		src := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, target.URL+"/elsewhere", code)
+		}))
+		c, err := NewConn("svc", src.URL, "SVC_BASE_URL", Auth{Vars: []string{"SVC_TOKEN"}, Header: func(func(string) string) string { return "Bearer secret" }},
+			Options{Config: engine.ProviderConfig{Timeout: time.Second}, Getenv: func(k string) string { return map[string]string{"SVC_TOKEN": "secret"}[k] }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _, err = c.Send(context.Background(), Call{Provider: "svc", Op: "update", ID: "1"}, http.MethodPost, "/x", nil, []byte("{}"), "application/json")
+		var ce *engine.CallError
+		if !errors.As(err, &ce) || ce.Status != code || ce.Retryable || !strings.Contains(ce.Message, target.URL+"/elsewhere") {
+			t.Errorf("%d: Send = %v, want a failure naming the Location", code, err)
+		}
+		src.Close()
+	}
+	if n := reached.Load(); n != 0 {
+		t.Errorf("the redirect target received %d requests", n)
+	}
+}
+
+// TestRefusedConnectionIsUnreachable: nothing listening is Unreachable (it
+// stops a service's first call); the error names the address.
+func TestRefusedConnectionIsUnreachable(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	addr := srv.URL
+	srv.Close()
+	c, err := NewConn("svc", addr, "SVC_BASE_URL", Auth{Vars: []string{"SVC_TOKEN"}, Header: func(func(string) string) string { return "Bearer x" }},
+		Options{Config: engine.ProviderConfig{Timeout: time.Second}, Getenv: func(string) string { return "" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = c.Send(context.Background(), Call{Provider: "svc", Op: "read", ID: "1"}, http.MethodGet, "/x", nil, nil, "")
+	var ce *engine.CallError
+	if !errors.As(err, &ce) || !ce.Unreachable || !strings.Contains(err.Error(), strings.TrimPrefix(addr, "http://")) {
+		t.Errorf("Send to a closed port = %v, want Unreachable naming the address", err)
 	}
 }

@@ -48,7 +48,7 @@ var Service = &engine.Service{
 		{Field: "notes", Type: engine.TypeString, Wire: "notes", Call: callContact},
 	},
 	CreateNeeds:    []string{"name"},
-	Defaults:       engine.ProviderConfig{RateLimit: 50, Burst: 1, Concurrency: 4, MaxRetries: 5, Timeout: 10 * time.Second, OnRemove: engine.OnRemoveForget},
+	Defaults:       engine.ProviderConfig{RateLimit: 50, Burst: 1, Concurrency: 4, MaxRetries: -1, Timeout: 10 * time.Second, OnRemove: engine.OnRemoveForget},
 	Limiter:        engine.TokenBucket,
 	Credentials:    []engine.Credential{{Var: EnvToken, Sandbox: SandboxToken}},
 	BaseURLVar:     EnvBaseURL,
