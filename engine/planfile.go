@@ -86,6 +86,13 @@ func WritePlanJSON(w io.Writer, p *Plan, saved bool) error {
 	if p.Refreshed {
 		b = append(b, ",\n  \"refreshed\": true"...)
 	}
+	if urls := p.ManifestBaseURLs(); len(urls) > 0 {
+		// Where a manifest sends a service (credentials go there only if
+		// the operator allows it), for review.
+		enc, _ := json.Marshal(urls)
+		b = append(b, ",\n  \"base_urls\": "...)
+		b = append(b, enc...)
+	}
 	b = append(b, ",\n  \"changes\": ["...)
 	for i, ch := range p.Changes {
 		if i > 0 {

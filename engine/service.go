@@ -1,7 +1,10 @@
 package engine
 
 import (
+	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 )
 
@@ -227,4 +230,32 @@ func (s *Service) FieldsOf(dst []string, call string, fs Fields) []string {
 		}
 	}
 	return dst
+}
+
+// Origin renders u's scheme, host and port (the default port spelled out)
+// and path: what decides where credentials go.
+func Origin(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"https": "443", "http": "80"}[u.Scheme]
+	}
+	return u.Scheme + "://" + net.JoinHostPort(strings.ToLower(u.Hostname()), port) + strings.TrimRight(u.EscapedPath(), "/")
+}
+
+// ManifestBaseURLs returns, by service, the base URLs the plan's manifests
+// set (providers.<name>.base_url) in full (Origin), for the plan views:
+// credentials go there only when the operator allows it.
+func (p *Plan) ManifestBaseURLs() map[string]string {
+	out := map[string]string{}
+	for name, c := range p.Providers {
+		if c.BaseURL == "" {
+			continue
+		}
+		if u, err := url.Parse(c.BaseURL); err == nil && u.Host != "" {
+			out[name] = Origin(u)
+		} else {
+			out[name] = c.BaseURL
+		}
+	}
+	return out
 }

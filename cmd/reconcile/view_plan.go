@@ -155,6 +155,13 @@ func writeNotes(w io.Writer, p *engine.Plan, stateAddresses int) {
 			fmt.Fprintln(w, "  starts with the request most creates so far needed, or the one a refresh saw)")
 		}
 	}
+	for _, name := range p.Registry.Names() {
+		if u, ok := p.ManifestBaseURLs()[name]; ok {
+			fmt.Fprintln(w)
+			fmt.Fprintf(w, "Note: the manifests send %s to %s, not to its own host; credentials go there only if the\n", name, u)
+			fmt.Fprintln(w, "operator allows it (RECONCILE_ALLOW_BASE_URLS, or the service's base URL variable).")
+		}
+	}
 	// stateAddresses < 0: unknown (a saved plan shown without its state).
 	for _, problem := range engine.RailProblems(p, max(stateAddresses, 0), engine.Rails{MaxDisable: engine.DefaultMaxDisable}) {
 		fmt.Fprintln(w)
@@ -340,6 +347,11 @@ func renderMarkdown(w io.Writer, p *engine.Plan) error {
 	fmt.Fprintf(&head, "| **total** | %d | %d | %d | %d | | %d unchanged |\n", s.Create, s.Update, s.Disable, s.Forget, s.NoOp)
 	if s.Create > 0 {
 		head.WriteString("\n> Creates run as create-or-update: customers that already exist are overwritten. Run `reconcile import` first to see real differences.\n")
+	}
+	for _, name := range p.Registry.Names() {
+		if u, ok := p.ManifestBaseURLs()[name]; ok {
+			fmt.Fprintf(&head, "\n> **The manifests send %s to `%s`**, not to its own host: credentials go there only if the operator allows it (`RECONCILE_ALLOW_BASE_URLS`).\n", name, u)
+		}
 	}
 	if len(p.Changes) == 0 {
 		_, err := io.WriteString(w, head.String())

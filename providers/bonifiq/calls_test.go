@@ -84,7 +84,15 @@ func TestNew(t *testing.T) {
 	}{
 		{name: "defaults", base: "https://api.bonifiq.com.br", ready: "bonifiq: credentials missing: set BONIFIQ_API_TOKEN and BONIFIQ_API_KEY"},
 		{name: "one missing", env: map[string]string{EnvToken: "t"}, base: "https://api.bonifiq.com.br", ready: "bonifiq: credentials missing: set BONIFIQ_API_KEY"},
-		{name: "config", config: "https://eu.example.com/api/", env: map[string]string{EnvToken: "t", EnvKey: "k"}, base: "https://eu.example.com/api"},
+		// A manifest's base_url receives credentials only when the operator
+		// allowed it (issue 12): a loopback one included.
+		{name: "config, not allowed", config: "https://eu.example.com/api/", env: map[string]string{EnvToken: "t", EnvKey: "k"}, base: "https://eu.example.com/api",
+			ready: "base_url https://eu.example.com:443/api, which the operator has not allowed"},
+		{name: "config, loopback, not allowed", config: "http://127.0.0.1:9/x", env: map[string]string{EnvToken: "t", EnvKey: "k"}, base: "http://127.0.0.1:9/x",
+			ready: "export RECONCILE_ALLOW_BASE_URLS=http://127.0.0.1:9/x"},
+		{name: "config, allowed", config: "https://eu.example.com/api/", env: map[string]string{EnvToken: "t", EnvKey: "k", "RECONCILE_ALLOW_BASE_URLS": "https://other.example.com, https://EU.example.com:443/api"}, base: "https://eu.example.com/api"},
+		{name: "config, other port allowed", config: "https://eu.example.com:8443/api", env: map[string]string{EnvToken: "t", EnvKey: "k", "RECONCILE_ALLOW_BASE_URLS": "https://eu.example.com/api"}, base: "https://eu.example.com:8443/api",
+			ready: "has not allowed"},
 		{name: "env wins", config: "https://eu.example.com", env: map[string]string{EnvBaseURL: "http://127.0.0.1:8080/bonifiq"}, base: "http://127.0.0.1:8080/bonifiq", ready: "credentials missing"},
 		{name: "localhost", env: map[string]string{EnvBaseURL: "http://localhost:1"}, base: "http://localhost:1", ready: "credentials missing"},
 		{name: "ipv6 loopback", env: map[string]string{EnvBaseURL: "http://[::1]:1"}, base: "http://[::1]:1", ready: "credentials missing"},

@@ -307,6 +307,7 @@ type Conn struct {
 	base    *url.URL
 	auth    string
 	missing error
+	refused error // a manifest's base URL the operator did not allow
 	// hc makes the requests: only through Send, which admits each one
 	// through the apply's gate.
 	hc *http.Client
@@ -336,9 +337,20 @@ func (c *Creates) New() { c.created.Add(1) }
 // Existed counts a create that found the customer.
 func (c *Creates) Existed() { c.existed.Add(1) }
 
+// AllowVar is the environment variable in which the operator lists the
+// base URLs a manifest's base_url may name (space- or comma-separated).
+const AllowVar = "RECONCILE_ALLOW_BASE_URLS"
+
 // NewConn resolves the base URL (default < manifest < environment variable
 // envBaseURL) and reads the credentials. It needs none (plans are offline):
 // Ready reports them missing. It fails only when the base URL is invalid.
+//
+// Credentials go only where the operator points them: to the service's
+// default host, to the URL in envBaseURL, or to a manifest's base_url that
+// the operator listed in RECONCILE_ALLOW_BASE_URLS (same scheme, host, port
+// and path). A manifest that names any other URL (a loopback one included)
+// gets a client that refuses to send: Ready says which URL and how to
+// allow it, before any request.
 func NewConn(provider, defaultBase, envBaseURL string, auth Auth, opts Options) (Conn, error) {
 	getenv := Getenv(opts.Getenv)
 	base, err := ResolveBaseURL(defaultBase, opts.Config.BaseURL, getenv(envBaseURL))
@@ -346,6 +358,11 @@ func NewConn(provider, defaultBase, envBaseURL string, auth Auth, opts Options) 
 		return Conn{}, fmt.Errorf("%s: %w", provider, err)
 	}
 	c := Conn{base: base, hc: opts.HTTPClient, Timeout: opts.Config.Timeout, Creates: &Creates{}}
+	if getenv(envBaseURL) == "" && opts.Config.BaseURL != "" && !allowed(base, getenv(AllowVar)) {
+		c.refused = fmt.Errorf("%s: the manifests send it to base_url %s, which the operator has not allowed: credentials go only to %s, "+
+			"to a URL set in %s, or to one listed in %s (export %s=%s to allow it); nothing was sent",
+			provider, Origin(base), defaultBase, envBaseURL, AllowVar, AllowVar, base.String())
+	}
 	if c.hc == nil {
 		c.hc = NewClient()
 	} else {
@@ -364,8 +381,14 @@ func NewConn(provider, defaultBase, envBaseURL string, auth Auth, opts Options) 
 // BaseURL returns the base URL requests go to.
 func (c *Conn) BaseURL() string { return c.base.String() }
 
-// Ready reports missing credentials.
-func (c *Conn) Ready() error { return c.missing }
+// Ready reports a base URL the operator did not allow, and missing
+// credentials.
+func (c *Conn) Ready() error {
+	if c.refused != nil {
+		return c.refused
+	}
+	return c.missing
+}
 
 // Request builds an authenticated request to path (with query q) under the
 // base URL, with body of contentType ("" for none).
@@ -395,6 +418,9 @@ func (c *Conn) Request(ctx context.Context, method, path string, q url.Values, b
 // counts against the request. An admission that fails (the apply stopped,
 // the context ended) is returned as it is, with nothing sent.
 func (c *Conn) Send(ctx context.Context, id Call, method, path string, q url.Values, body []byte, contentType string) (*http.Response, []byte, error) {
+	if c.refused != nil {
+		return nil, nil, &engine.CallError{Provider: id.Provider, Op: id.Op, ID: id.ID, Fatal: true, Message: c.refused.Error()}
+	}
 	release, err := engine.Admit(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -407,4 +433,19 @@ func (c *Conn) Send(ctx context.Context, id Call, method, path string, q url.Val
 		return nil, nil, id.Failure(0, "", err)
 	}
 	return id.Send(ctx, c.hc, req)
+}
+
+// Origin renders u as engine.Origin does.
+func Origin(u *url.URL) string { return engine.Origin(u) }
+
+// allowed reports whether base is one of the URLs in list.
+func allowed(base *url.URL, list string) bool {
+	want := Origin(base)
+	for _, item := range strings.FieldsFunc(list, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\t' }) {
+		u, err := url.Parse(strings.TrimSpace(item))
+		if err == nil && u.Host != "" && Origin(u) == want {
+			return true
+		}
+	}
+	return false
 }
