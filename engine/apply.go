@@ -46,7 +46,18 @@ type ApplyOptions struct {
 	Stop <-chan struct{}
 	// BackoffInitial is the first retry delay (default 500ms).
 	BackoffInitial time.Duration
+	// Canary is how many of each service's first changes are written and
+	// verified before the rest of that service's changes start; a field
+	// that did not stick there stops the service. Negative: the default
+	// (DefaultCanary); 0: none.
+	Canary int
+	// VerifyAll verifies every write, not only the canary's.
+	VerifyAll bool
 }
+
+// DefaultCanary is how many customers of each service an apply writes and
+// verifies first.
+const DefaultCanary = 3
 
 // EventKind says what an Event reports.
 type EventKind string
@@ -80,6 +91,10 @@ type Item struct {
 	Status     Status
 	HTTPStatus int
 	Message    string
+	// Mismatches lists the fields the service did not keep as sent (read
+	// after write); they are not recorded.
+	Mismatches []Mismatch
+	canary     bool // one of its service's canary changes
 	// CallsDone counts the calls that succeeded and were recorded.
 	CallsDone int
 }
@@ -120,6 +135,9 @@ func Apply(ctx context.Context, p *Plan, opts ApplyOptions) (*Result, error) {
 	if opts.Registry == nil {
 		return nil, errors.New("apply: no registry")
 	}
+	if opts.Canary < 0 {
+		opts.Canary = DefaultCanary
+	}
 	res := &Result{Items: make([]*Item, len(p.Changes))}
 	byProvider := map[string][]int{}
 	for i, ch := range p.Changes {
@@ -131,9 +149,11 @@ func Apply(ctx context.Context, p *Plan, opts ApplyOptions) (*Result, error) {
 	}
 	a := newApplier(opts)
 	a.res = res
+	a.canary = opts.Canary
 	defer a.close()
 	a.schedule(ctx, byProvider, func(ctx context.Context, pr *providerRun, i int) {
 		it := res.Items[i]
+		it.canary = pr.isCanary(i)
 		a.runChange(ctx, pr, it)
 		if it.Status != "" {
 			a.emit(Event{Kind: EventChange, Provider: pr.name, Address: it.Change.Address, Item: it})
@@ -172,9 +192,10 @@ func Apply(ctx context.Context, p *Plan, opts ApplyOptions) (*Result, error) {
 // applier is one apply's or one read's machinery: the scheduler, the
 // -parallelism slots, the stop signal, and the recorder's failure.
 type applier struct {
-	opts  ApplyOptions
-	res   *Result
-	slots *slots
+	opts   ApplyOptions
+	canary int // canary changes per service (0 for reads)
+	res    *Result
+	slots  *slots
 	// stopped is done once opts.Stop is closed: requests waiting for their
 	// slot or token give up (ErrStopped), those in flight finish.
 	stopped context.Context
@@ -218,12 +239,34 @@ func (a *applier) schedule(ctx context.Context, byProvider map[string][]int, job
 		}
 		pr := a.newProviderRun(name, idx)
 		workers := min(max(pr.cfg.Concurrency, 1), a.opts.Parallelism, len(idx))
+		// The canary: the first jobs run (in parallel) before any other
+		// starts, so that a field the service drops stops it after a few
+		// customers, not a million.
+		canary := min(a.canary, len(idx))
+		pr.canary = canary
+		var canaryLeft atomic.Int64
+		canaryLeft.Store(int64(canary))
+		canaryDone := make(chan struct{})
+		if canary == 0 {
+			close(canaryDone)
+		}
 		for range workers {
 			wg.Go(func() {
 				for {
 					n := int(pr.next.Add(1)) - 1
 					if n >= len(pr.idx) {
 						return
+					}
+					if n < canary {
+						job(ctx, pr, pr.idx[n])
+						if canaryLeft.Add(-1) == 0 {
+							close(canaryDone)
+						}
+						continue
+					}
+					select {
+					case <-canaryDone:
+					case <-ctx.Done():
 					}
 					job(ctx, pr, pr.idx[n])
 				}
@@ -246,6 +289,8 @@ type providerRun struct {
 	// failures counts the requests that failed in a row, with no success
 	// in between (StopAfterFailures).
 	failures atomic.Int64
+	// canary is how many of idx's first jobs are the service's canary.
+	canary int
 
 	// Until one call has been answered without a 401 or 403, calls to the
 	// provider go one at a time, so bad credentials cost one refused call,
@@ -361,8 +406,30 @@ func (a *applier) runChange(ctx context.Context, pr *providerRun, it *Item) {
 		if out.Warning != "" {
 			warnings = append(warnings, out.Warning)
 		}
-		if err := a.record(recordFor(ch, call, out)); err != nil {
+		rec := recordFor(ch, call, out)
+		var lost []Mismatch
+		if a.verifies(pr, it) {
+			var verr error
+			if lost, verr = a.verify(ctx, pr, ch, call, out); verr != nil {
+				if errors.Is(verr, ErrStopped) || ctx.Err() != nil {
+					return // not verified: not recorded, planned again
+				}
+				it.Status, it.Message = StatusFailed, "the write could not be verified: "+verr.Error()
+				return
+			}
+			rec.Set = withoutFields(rec.Set, lost)
+		}
+		if err := a.record(rec); err != nil {
 			it.Status, it.Message = StatusFailed, err.Error()
+			return
+		}
+		if len(lost) > 0 {
+			it.Status, it.Mismatches = StatusFailed, lost
+			it.Message = mismatchText(pr.name, lost)
+			if it.canary {
+				pr.stopped.CompareAndSwap(nil, &CallError{Provider: pr.name, Op: call.Op, ID: ch.ID, Fatal: true,
+					Message: "the canary found a field that did not stick (" + it.Message + "): stopped writing to the service"})
+			}
 			return
 		}
 		it.CallsDone++

@@ -57,6 +57,12 @@ type Outcome struct {
 	Warning string
 	// Status is the final HTTP status.
 	Status int
+	// Held is what the service holds after the call, by field name, when
+	// its answer carries the record (BonifiQ's PUT and upsert Result,
+	// InvisibleCollector's PUT and POST body): the fields its read returns.
+	// Nil when the answer does not carry it; apply then reads the customer
+	// to verify the write (Verify).
+	Held *Observed
 }
 
 // Observed is a customer as a service holds it.
