@@ -67,6 +67,7 @@
 // Import takes the lock, loads the state, connects, reads from their
 // services the targeted customers of the manifests that the state does not
 // hold yet, and records what the services hold for each customer found, in
-// one save. Customers the services do not have are left to apply's creates;
-// addresses already in the state are skipped.
+// one save (made as well when nothing was imported but the load folded a
+// journal in). Customers the services do not have are left to apply's
+// creates; addresses already in the state are skipped.
 package operation
