@@ -3,19 +3,20 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
-	"sync"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
 	"github.com/reconcile-dev/reconcile/engine"
+	"github.com/reconcile-dev/reconcile/engine/operation"
 )
 
+// applyOptions are apply's flags and its target, resolved once.
 type applyOptions struct {
 	manifestFlags
 	targets     []string
@@ -26,6 +27,8 @@ type applyOptions struct {
 	sandbox     bool
 	refresh     bool
 	rails       engine.Rails
+	planFile    string
+	target      target
 }
 
 func (c *cli) newApplyCmd() *cobra.Command {
@@ -50,14 +53,11 @@ With -sandbox, apply runs against the built-in simulator instead, with no accoun
   reconcile apply -report result.csv -auto-approve`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			planFile := ""
 			if len(args) == 1 {
-				planFile = args[0]
+				o.planFile = args[0]
 			}
-			if !cmd.Flags().Changed("state") && o.sandbox {
-				c.statePath = sandboxStateFile
-			}
-			return c.applyRun(cmd.Context(), o, planFile)
+			o.target = c.resolve(o.sandbox)
+			return c.applyRun(cmd.Context(), o)
 		},
 	}
 	o.manifestFlags.register(cmd)
@@ -74,155 +74,53 @@ With -sandbox, apply runs against the built-in simulator instead, with no accoun
 	return cmd
 }
 
-func (c *cli) applyRun(ctx context.Context, o *applyOptions, planFile string) error {
+func (c *cli) applyRun(ctx context.Context, o *applyOptions) error {
 	if o.parallelism < 1 {
 		return &exitError{code: 1, msg: "-parallelism must be at least 1"}
 	}
-	if planFile != "" && (len(o.files) > 0 || len(o.targets) > 0 || o.refresh) {
+	if o.planFile != "" && (len(o.files) > 0 || len(o.targets) > 0 || o.refresh) {
 		return &exitError{code: 1, msg: "a saved plan is applied as it is: -f, -target and -refresh belong to the plan command"}
 	}
-	backend, st, unlock, err := c.lockedState(ctx, "apply")
+	b, err := o.target.backend(c.reg)
 	if err != nil {
 		return err
 	}
-	defer unlock()
-
-	if o.sandbox {
-		stop, err := c.sandboxEnv()
-		if err != nil {
-			return err
-		}
-		defer stop()
+	if o.target.lockErr != nil {
+		return o.target.lockErr
 	}
-
-	var p *engine.Plan
-	if planFile != "" {
-		if p, err = c.readPlanFile(planFile); err != nil {
-			return err
-		}
-		if err := checkStale(p, st, planFile); err != nil {
-			return err
-		}
-	} else {
-		d, err := c.loadManifests(&o.manifestFlags)
-		if err != nil {
-			return err
-		}
-		provs, err := c.providers(d)
-		if err != nil {
-			return err
-		}
-		opts := engine.PlanOptions{Targets: o.targets, Providers: provs}
-		if o.refresh {
-			if opts.Refresh, err = c.refresh(ctx, d, st, o.targets, provs); err != nil {
-				return err
-			}
-		}
-		var diags engine.Diagnostics
-		p, diags = engine.MakePlan(d, st, opts)
-		if diags.HasErrors() {
-			return diags
-		}
-		for _, dg := range diags {
-			fmt.Fprintln(c.stderr, dg.String())
-		}
-	}
-
-	// Show the plan: on stdout for humans; with -json the plan document
-	// comes first and the events follow, one per line.
-	if o.json {
-		if err := engine.WritePlanJSON(c.stdout, p, false); err != nil {
-			return err
-		}
-	} else if err := renderPlan(c.stdout, p, c.color(c.stdout), len(st.Resources)); err != nil {
-		return err
-	}
-	c.log.Info("plan", "state", backend.String(), "lineage", p.StateLineage, "serial", p.StateSerial,
-		"create", p.Summary.Create, "update", p.Summary.Update, "disable", p.Summary.Disable, "forget", p.Summary.Forget, "no_op", p.Summary.NoOp)
-	if p.Summary.Changes() == 0 {
-		return nil
-	}
-
-	if problems := engine.RailProblems(p, len(st.Resources), o.rails); len(problems) > 0 {
-		return &exitError{code: 1, msg: "apply refused before any call:\n  " + strings.Join(problems, "\n  ")}
-	}
-	provs, err := c.providersFrom(p.Providers)
-	if err != nil {
-		return err
-	}
-	if err := c.readyProviders(p, provs); err != nil {
-		return err
-	}
-	if planFile == "" && !o.autoApprove {
-		fmt.Fprint(c.stdout, "\nDo you want to perform these actions? Only 'yes' will be accepted: ")
-		line, _ := bufio.NewReader(c.stdin).ReadString('\n')
-		if strings.TrimSpace(line) != "yes" {
-			fmt.Fprintln(c.stdout)
-			return &exitError{code: 1, msg: "apply cancelled: nothing was changed"}
-		}
-	}
-	fmt.Fprintln(c.stdout)
-
-	// The state is saved before the first call, so that a journal always
-	// sits beside the state it extends.
-	if err := backend.Save(ctx, st); err != nil {
-		return fmt.Errorf("saving the state before applying: %w", err)
-	}
-	journal, err := backend.OpenJournal(ctx, st)
-	if err != nil {
-		return err
-	}
-	rec := &foldingRecorder{journal: journal, state: st}
-
-	// First Ctrl-C: stop starting calls. Second: abort those in flight.
-	stop := make(chan struct{})
-	callCtx, abort := context.WithCancel(ctx)
-	defer abort()
-	sig := make(chan os.Signal, 2)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sig)
-	go func() {
-		n := 0
-		for range sig {
-			n++
-			if n == 1 {
-				fmt.Fprintln(c.stderr, "\nInterrupted: starting no new calls, waiting for those in flight. Press Ctrl-C again to abort them.")
-				close(stop)
-			} else {
-				fmt.Fprintln(c.stderr, "\nAborting the calls in flight.")
-				abort()
-				return
-			}
+	view := c.newApplyView(o.target, o.json)
+	var release []func()
+	defer func() {
+		for _, f := range release {
+			f()
 		}
 	}()
-
-	totals := map[string]int{}
-	for _, ch := range p.Changes {
-		totals[ch.Provider] += len(ch.Calls)
-	}
-	prog := newProgress(c, totals, o.json)
-	prog.start()
-	res, applyErr := engine.Apply(callCtx, p, engine.ApplyOptions{
-		Providers:   provs,
-		Configs:     p.Providers,
+	out, err := c.runner(o.target, b).Apply(ctx, operation.ApplyRequest{
+		Manifests:   func() (*engine.Desired, error) { return c.loadManifests(&o.manifestFlags) },
+		Targets:     o.targets,
+		Refresh:     o.refresh,
+		PlanFile:    o.planFile,
+		Rails:       o.rails,
 		Parallelism: o.parallelism,
-		Recorder:    rec,
-		Events:      prog.event,
-		Stop:        stop,
+		Hooks: operation.ApplyHooks{
+			Hooks:    c.hooks(),
+			ShowPlan: view.plan.show,
+			Confirm:  func(*engine.Plan) bool { return c.confirm(o) },
+			Applying: func(ctx context.Context, totals map[string]int) operation.Calls {
+				callCtx, stop, stopWatching := c.watchInterrupts(ctx)
+				release = append(release, stopWatching)
+				prog := view.progress(totals)
+				prog.start()
+				return operation.Calls{Ctx: callCtx, Stop: stop, Events: prog.event, Done: prog.stop}
+			},
+		},
 	})
-	prog.stop()
-	jerr := journal.Close()
-	serr := backend.Save(context.WithoutCancel(ctx), st)
+	if err != nil {
+		return err
+	}
+	res := out.Result
 	if res == nil {
-		res = &engine.Result{}
-	}
-	c.log.Info("apply done", "state", backend.String(), "serial", st.Serial, "calls", res.Calls, "created", res.Created, "updated", res.Updated,
-		"disabled", res.Disabled, "forgotten", res.Forgotten, "failed", res.Failed, "not_attempted", res.NotAttempted, "save_error", errors.Join(jerr, serr))
-	if applyErr != nil {
-		return applyErr
-	}
-	if err := errors.Join(jerr, serr); err != nil {
-		return fmt.Errorf("saving the state %s (its journal keeps every completed call; the next command folds it in): %w", backend, err)
+		return nil // no changes
 	}
 	if o.report != "" {
 		if err := writeReport(o.report, res, c.redact); err != nil {
@@ -230,99 +128,59 @@ func (c *cli) applyRun(ctx context.Context, o *applyOptions, planFile string) er
 			return silentExit(1)
 		}
 	}
-	c.printApplySummary(res, o.json)
+	c.printApplySummary(view.summary, res)
 	if res.Failed > 0 || res.NotAttempted > 0 {
 		return silentExit(1)
 	}
 	return nil
 }
 
-// readyProviders checks, before any call, that every provider with calls to
-// make has its credentials.
-func (c *cli) readyProviders(p *engine.Plan, provs map[string]engine.Provider) error {
-	need := map[string]bool{}
-	for _, ch := range p.Changes {
-		if len(ch.Calls) > 0 {
-			need[ch.Provider] = true
+// confirm asks whether to apply, unless -auto-approve or a saved plan (which
+// was reviewed when it was made).
+func (c *cli) confirm(o *applyOptions) bool {
+	if o.planFile == "" && !o.autoApprove {
+		fmt.Fprint(c.stdout, "\nDo you want to perform these actions? Only 'yes' will be accepted: ")
+		line, _ := bufio.NewReader(c.stdin).ReadString('\n')
+		if strings.TrimSpace(line) != "yes" {
+			fmt.Fprintln(c.stdout)
+			return false
 		}
 	}
-	return c.checkReady(need, provs, "No call was made.")
+	fmt.Fprintln(c.stdout)
+	return true
 }
 
-// checkReady asks every needed provider whether it has its credentials,
-// and names every missing variable at once; outcome says what that means.
-func (c *cli) checkReady(need map[string]bool, provs map[string]engine.Provider, outcome string) error {
-	var errs []string
-	for _, name := range c.reg.Names() {
-		if need[name] {
-			if err := provs[name].Ready(); err != nil {
-				errs = append(errs, err.Error())
+// watchInterrupts turns the first Ctrl-C (or SIGTERM) into stop, which
+// starts no new calls, and the second into cancelling the calls' context,
+// which aborts those in flight. release stops watching.
+func (c *cli) watchInterrupts(ctx context.Context) (callCtx context.Context, stop <-chan struct{}, release func()) {
+	stopped := make(chan struct{})
+	callCtx, abort := context.WithCancel(ctx)
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		n := 0
+		for range sig {
+			n++
+			if n == 1 {
+				fmt.Fprintln(c.stderr, "\nInterrupted: starting no new calls, waiting for those in flight. Press Ctrl-C again to abort them.")
+				close(stopped)
+			} else {
+				fmt.Fprintln(c.stderr, "\nAborting the calls in flight.")
+				abort()
+				return
 			}
 		}
+	}()
+	return callCtx, stopped, func() {
+		signal.Stop(sig)
+		abort()
 	}
-	if len(errs) > 0 {
-		return &exitError{code: 1, msg: strings.Join(errs, "\n       ") + "\n" + outcome + " (To try reconcile without an account, use -sandbox.)"}
-	}
-	return nil
 }
 
-// checkStale refuses a saved plan made against another state, or touching an
-// address whose state entry changed since the plan was made.
-func checkStale(p *engine.Plan, st *engine.State, planFile string) error {
-	// A plan made before the first apply saw a state that did not exist yet,
-	// with a lineage made up for it; the state, still missing, makes up
-	// another on every load. It takes the plan's, as the state the plan
-	// was made for (a GitOps pipeline's first merge).
-	if st.Serial == 0 && len(st.Resources) == 0 && p.StateSerial == 0 {
-		st.Lineage = p.StateLineage
-	}
-	if p.StateLineage != st.Lineage {
-		return &exitError{code: 1, msg: fmt.Sprintf("the plan %s was made against another state (lineage %s; this state is %s). Plan again against this state: reconcile plan -out %s", planFile, p.StateLineage, st.Lineage, planFile)}
-	}
-	var stale []string
-	for _, ch := range p.Changes {
-		if st.Resources[ch.Address].Digest() != ch.Prior {
-			stale = append(stale, ch.Address)
-		}
-	}
-	if len(stale) > 0 {
-		more := ""
-		if len(stale) > 10 {
-			more = fmt.Sprintf(" and %d more", len(stale)-10)
-			stale = stale[:10]
-		}
-		return &exitError{code: 1, msg: fmt.Sprintf("the plan %s is stale: the state changed since it was made for %s%s (an apply ran, perhaps this plan's). Nothing was changed. Plan again: reconcile plan -out %s", planFile, strings.Join(stale, ", "), more, planFile)}
-	}
-	return nil
-}
-
-// foldingRecorder writes each record to the journal (durable once it
-// returns) and folds it into the in-memory state that is saved at the end.
-type foldingRecorder struct {
-	mu      sync.Mutex
-	journal engine.Journal
-	state   *engine.State
-}
-
-func (r *foldingRecorder) Record(rec engine.Record) error {
-	if err := r.journal.Record(rec); err != nil {
-		return err
-	}
-	r.mu.Lock()
-	r.state.ApplyRecord(rec)
-	r.mu.Unlock()
-	return nil
-}
-
-// maxFailuresShown bounds the failures listed after an apply; the report
-// has them all.
-const maxFailuresShown = 10
-
-func (c *cli) printApplySummary(res *engine.Result, asJSON bool) {
-	w := c.stdout
-	if asJSON {
-		w = c.stderr
-	}
+// printApplySummary writes the apply's outcome and its first failures and
+// warnings to w.
+func (c *cli) printApplySummary(w io.Writer, res *engine.Result) {
 	fmt.Fprintf(w, "\nApply complete! %d created, %d updated, %d disabled, %d forgotten, %d failed, %d warnings.\n",
 		res.Created, res.Updated, res.Disabled, res.Forgotten, res.Failed, res.Warnings)
 	if res.NotAttempted > 0 {

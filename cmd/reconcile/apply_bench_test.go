@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/reconcile-dev/reconcile/engine"
+	"github.com/reconcile-dev/reconcile/engine/operation"
 	"github.com/reconcile-dev/reconcile/engine/state"
 	"github.com/reconcile-dev/reconcile/providers/bonifiq"
 	"github.com/reconcile-dev/reconcile/providers/registry"
@@ -130,7 +131,7 @@ func applyWithJournal(b *testing.B, backend *state.File, st *engine.State, p *en
 	if err != nil {
 		b.Fatal(err)
 	}
-	opts.Recorder = &foldingRecorder{journal: j, state: st}
+	opts.Recorder = operation.NewRecorder(j, st)
 	res, err := engine.Apply(ctx, p, opts)
 	if err != nil {
 		b.Fatal(err)

@@ -1,12 +1,11 @@
 package main
 
 import (
-	"bytes"
-	"fmt"
+	"context"
 
 	"github.com/spf13/cobra"
 
-	"github.com/reconcile-dev/reconcile/engine"
+	"github.com/reconcile-dev/reconcile/engine/operation"
 )
 
 type planOptions struct {
@@ -18,6 +17,7 @@ type planOptions struct {
 	detailedExitcode bool
 	sandbox          bool
 	refresh          bool
+	target           target
 }
 
 func (c *cli) newPlanCmd() *cobra.Command {
@@ -39,10 +39,8 @@ time they take at the configured rate limits.`,
   reconcile plan -json | jq .summary`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !cmd.Flags().Changed("state") && o.sandbox {
-				c.statePath = sandboxStateFile
-			}
-			return c.planRun(cmd, o)
+			o.target = c.resolve(o.sandbox)
+			return c.planRun(cmd.Context(), o)
 		},
 	}
 	o.manifestFlags.register(cmd)
@@ -58,68 +56,33 @@ time they take at the configured rate limits.`,
 	return cmd
 }
 
-func (c *cli) planRun(cmd *cobra.Command, o *planOptions) error {
-	ctx := cmd.Context()
+func (c *cli) planRun(ctx context.Context, o *planOptions) error {
 	d, err := c.loadManifests(&o.manifestFlags)
 	if err != nil {
 		return err
 	}
-	b, err := c.backend()
+	b, err := o.target.backend(c.reg)
 	if err != nil {
 		return err
 	}
-	s, err := b.Load(ctx)
+	view := c.newPlanView(o.target, o.json, o.markdown)
+	res, err := c.runner(o.target, b).Plan(ctx, operation.PlanRequest{
+		Desired: d,
+		Targets: o.targets,
+		Refresh: o.refresh,
+		Out:     o.out,
+		Hooks:   c.hooks(),
+	})
 	if err != nil {
 		return err
 	}
-	if o.sandbox && o.refresh {
-		stop, err := c.sandboxEnv()
-		if err != nil {
-			return err
-		}
-		defer stop()
-	}
-	provs, err := c.providers(d)
-	if err != nil {
+	if err := view.show(res.Plan, res.StateAddresses); err != nil {
 		return err
-	}
-	opts := engine.PlanOptions{Targets: o.targets, Providers: provs}
-	if o.refresh {
-		if opts.Refresh, err = c.refresh(ctx, d, s, o.targets, provs); err != nil {
-			return err
-		}
-	}
-	p, diags := engine.MakePlan(d, s, opts)
-	if diags.HasErrors() {
-		return diags
-	}
-	for _, dg := range diags {
-		fmt.Fprintln(c.stderr, dg.String())
 	}
 	if o.out != "" {
-		var buf bytes.Buffer
-		if err := engine.WritePlanJSON(&buf, p, true); err != nil {
-			return err
-		}
-		if err := writePrivateFile(o.out, buf.Bytes()); err != nil {
-			return fmt.Errorf("saving the plan: %w", err)
-		}
+		view.saved(o.out)
 	}
-	switch {
-	case o.json:
-		err = engine.WritePlanJSON(c.stdout, p, false)
-	case o.markdown:
-		err = renderMarkdown(c.stdout, p)
-	default:
-		err = renderPlan(c.stdout, p, c.color(c.stdout), len(s.Resources))
-		if err == nil && o.out != "" {
-			fmt.Fprintf(c.stdout, "\nSaved the plan to %s. To apply exactly these changes, run:\n    reconcile apply %s\n", o.out, o.out)
-		}
-	}
-	if err != nil {
-		return err
-	}
-	if o.detailedExitcode && p.Summary.Changes() > 0 {
+	if o.detailedExitcode && res.Plan.Summary.Changes() > 0 {
 		return silentExit(2)
 	}
 	return nil

@@ -15,11 +15,20 @@ import (
 	"github.com/reconcile-dev/reconcile/engine"
 )
 
-// progress shows how an apply advances: a live line on a terminal, a line
-// every few seconds otherwise, and with -json one event per line on stdout.
-type progress struct {
+// progressView follows calls as they complete: started once, told of every
+// event (from many goroutines), stopped when the calls are over. apply
+// chooses one from -json; reads always show the live one.
+type progressView interface {
+	start()
+	event(ev engine.Event)
+	stop()
+}
+
+// liveProgress shows, per service with calls to make, done/total, rate and
+// ETA on stderr: a line redrawn on a terminal, a line every few seconds
+// otherwise.
+type liveProgress struct {
 	c      *cli
-	json   bool
 	tty    bool
 	mu     sync.Mutex
 	began  time.Time
@@ -28,7 +37,6 @@ type progress struct {
 	fails  map[string]int
 	quit   chan struct{}
 	wg     sync.WaitGroup
-	enc    *json.Encoder
 }
 
 // Intervals of the progress display.
@@ -37,17 +45,12 @@ const (
 	progressLines = 5 * time.Second
 )
 
-// newProgress shows the progress of totals[provider] calls per provider.
-func newProgress(c *cli, totals map[string]int, asJSON bool) *progress {
-	pg := &progress{c: c, json: asJSON, tty: isTerminal(c.stderr), totals: totals, done: map[string]int{}, fails: map[string]int{}, quit: make(chan struct{})}
-	if asJSON {
-		pg.enc = json.NewEncoder(c.stdout)
-		pg.enc.SetEscapeHTML(false)
-	}
-	return pg
+// newLiveProgress shows the progress of totals[provider] calls per provider.
+func newLiveProgress(c *cli, totals map[string]int) *liveProgress {
+	return &liveProgress{c: c, tty: isTerminal(c.stderr), totals: totals, done: map[string]int{}, fails: map[string]int{}, quit: make(chan struct{})}
 }
 
-func (pg *progress) start() {
+func (pg *liveProgress) start() {
 	pg.began = time.Now()
 	every := progressLines
 	if pg.tty {
@@ -67,29 +70,14 @@ func (pg *progress) start() {
 	})
 }
 
-func (pg *progress) stop() {
+func (pg *liveProgress) stop() {
 	close(pg.quit)
 	pg.wg.Wait()
 	pg.print(true)
 }
 
-// eventDoc is one -json event line.
-type eventDoc struct {
-	Type       string  `json:"type"`
-	Time       string  `json:"time"`
-	Provider   string  `json:"provider,omitempty"`
-	Address    string  `json:"address,omitempty"`
-	Op         string  `json:"op,omitempty"`
-	Attempt    int     `json:"attempt,omitempty"`
-	WaitSecs   float64 `json:"wait_seconds,omitempty"`
-	Status     string  `json:"status,omitempty"`
-	HTTPStatus int     `json:"http_status,omitempty"`
-	Message    string  `json:"message,omitempty"`
-	Source     string  `json:"source,omitempty"`
-}
-
-func (pg *progress) event(ev engine.Event) {
-	pg.log(ev)
+func (pg *liveProgress) event(ev engine.Event) {
+	pg.c.logEvent(ev)
 	pg.mu.Lock()
 	defer pg.mu.Unlock()
 	switch ev.Kind {
@@ -100,25 +88,11 @@ func (pg *progress) event(ev engine.Event) {
 			pg.fails[ev.Provider]++
 		}
 	}
-	if !pg.json {
-		return
-	}
-	doc := eventDoc{Type: string(ev.Kind), Time: ev.Time.UTC().Format(time.RFC3339Nano), Provider: ev.Provider, Address: ev.Address, Op: ev.Op, Attempt: ev.Attempt, WaitSecs: ev.Wait.Seconds()}
-	if ev.Err != nil {
-		doc.Message = pg.c.redact(ev.Err.Error())
-	}
-	if it := ev.Item; it != nil {
-		doc.Status, doc.HTTPStatus, doc.Source = string(it.Status), it.HTTPStatus, it.Change.Source
-		if it.Message != "" {
-			doc.Message = pg.c.redact(it.Message)
-		}
-	}
-	_ = pg.enc.Encode(doc)
 }
 
 // print writes the progress of every provider with calls to make.
-func (pg *progress) print(final bool) {
-	if pg.json || (final && !pg.tty) {
+func (pg *liveProgress) print(final bool) {
+	if final && !pg.tty {
 		return
 	}
 	pg.mu.Lock()
@@ -154,6 +128,54 @@ func (pg *progress) print(final bool) {
 		return
 	}
 	fmt.Fprintf(w, "[%s] %s\n", humanDuration(elapsed), line)
+}
+
+// jsonProgress writes one JSON event per line on stdout (apply -json).
+type jsonProgress struct {
+	c   *cli
+	mu  sync.Mutex
+	enc *json.Encoder
+}
+
+func newJSONProgress(c *cli) *jsonProgress {
+	enc := json.NewEncoder(c.stdout)
+	enc.SetEscapeHTML(false)
+	return &jsonProgress{c: c, enc: enc}
+}
+
+func (pg *jsonProgress) start() {}
+func (pg *jsonProgress) stop()  {}
+
+// eventDoc is one -json event line.
+type eventDoc struct {
+	Type       string  `json:"type"`
+	Time       string  `json:"time"`
+	Provider   string  `json:"provider,omitempty"`
+	Address    string  `json:"address,omitempty"`
+	Op         string  `json:"op,omitempty"`
+	Attempt    int     `json:"attempt,omitempty"`
+	WaitSecs   float64 `json:"wait_seconds,omitempty"`
+	Status     string  `json:"status,omitempty"`
+	HTTPStatus int     `json:"http_status,omitempty"`
+	Message    string  `json:"message,omitempty"`
+	Source     string  `json:"source,omitempty"`
+}
+
+func (pg *jsonProgress) event(ev engine.Event) {
+	pg.c.logEvent(ev)
+	doc := eventDoc{Type: string(ev.Kind), Time: ev.Time.UTC().Format(time.RFC3339Nano), Provider: ev.Provider, Address: ev.Address, Op: ev.Op, Attempt: ev.Attempt, WaitSecs: ev.Wait.Seconds()}
+	if ev.Err != nil {
+		doc.Message = pg.c.redact(ev.Err.Error())
+	}
+	if it := ev.Item; it != nil {
+		doc.Status, doc.HTTPStatus, doc.Source = string(it.Status), it.HTTPStatus, it.Change.Source
+		if it.Message != "" {
+			doc.Message = pg.c.redact(it.Message)
+		}
+	}
+	pg.mu.Lock()
+	defer pg.mu.Unlock()
+	_ = pg.enc.Encode(doc)
 }
 
 // reportRow is one row of -report FILE.csv.
@@ -193,20 +215,20 @@ func writeReport(path string, res *engine.Result, redact func(string) string) er
 	return os.Rename(tmp, path)
 }
 
-// log writes ev to the structured log.
-func (pg *progress) log(ev engine.Event) {
-	l := pg.c.log
+// logEvent writes ev to the structured log.
+func (c *cli) logEvent(ev engine.Event) {
+	l := c.log
 	switch ev.Kind {
 	case engine.EventCall:
 		l.Debug("call done", "provider", ev.Provider, "address", ev.Address, "op", ev.Op)
 	case engine.EventRetry:
-		l.Info("call retried", "provider", ev.Provider, "address", ev.Address, "op", ev.Op, "attempt", ev.Attempt, "wait", ev.Wait.String(), "error", pg.c.redact(ev.Err.Error()))
+		l.Info("call retried", "provider", ev.Provider, "address", ev.Address, "op", ev.Op, "attempt", ev.Attempt, "wait", ev.Wait.String(), "error", c.redact(ev.Err.Error()))
 	case engine.EventChange:
 		it := ev.Item
 		lv := slog.LevelDebug
 		if it.Status == engine.StatusFailed {
 			lv = slog.LevelWarn
 		}
-		l.Log(context.Background(), lv, "change done", "provider", ev.Provider, "address", ev.Address, "action", string(it.Change.Action), "status", string(it.Status), "http_status", it.HTTPStatus, "message", pg.c.redact(it.Message), "calls", it.CallsDone)
+		l.Log(context.Background(), lv, "change done", "provider", ev.Provider, "address", ev.Address, "action", string(it.Change.Action), "status", string(it.Status), "http_status", it.HTTPStatus, "message", c.redact(it.Message), "calls", it.CallsDone)
 	}
 }

@@ -35,7 +35,8 @@ type cli struct {
 	// scrub removes credentials from messages (see redact).
 	scrub *strings.Replacer
 
-	// Persistent flags.
+	// Persistent flags, as parsed. Commands read them through the target
+	// they resolve once (resolve); nothing writes them after parsing.
 	statePath   string
 	lockTimeout string
 	noColor     bool
@@ -79,7 +80,7 @@ func runWith(reg *engine.Registry, ctx context.Context, args []string, stdin io.
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err = root.ExecuteContext(ctx)
+	err = explain(root.ExecuteContext(ctx))
 	if err != nil {
 		c.log.Debug("exit", "error", c.redact(err.Error()))
 	}

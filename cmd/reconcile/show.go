@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 
 	"github.com/spf13/cobra"
 
 	"github.com/reconcile-dev/reconcile/engine"
+	"github.com/reconcile-dev/reconcile/engine/operation"
 )
 
 type showOptions struct {
@@ -30,10 +30,11 @@ plan as plan printed it.`,
   reconcile plan -out plan.json && reconcile show plan.json`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			t := c.resolve(false)
 			if len(args) == 1 {
-				return c.showPlan(args[0], o)
+				return c.showPlan(t, args[0], o)
 			}
-			b, err := c.backend()
+			b, err := t.backend(c.reg)
 			if err != nil {
 				return err
 			}
@@ -51,29 +52,12 @@ plan as plan printed it.`,
 	return cmd
 }
 
-// readPlanFile reads a saved plan, with the calls it was saved with.
-func (c *cli) readPlanFile(path string) (*engine.Plan, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading the plan: %w", err)
-	}
-	defer f.Close()
-	p, err := engine.ReadPlanFile(c.reg, f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return p, nil
-}
-
-func (c *cli) showPlan(path string, o *showOptions) error {
-	p, err := c.readPlanFile(path)
+func (c *cli) showPlan(t target, path string, o *showOptions) error {
+	p, err := operation.ReadPlanFile(c.reg, path)
 	if err != nil {
 		return err
 	}
-	if o.json {
-		return engine.WritePlanJSON(c.stdout, p, false)
-	}
-	return renderPlan(c.stdout, p, c.color(c.stdout), -1)
+	return c.newPlanView(t, o.json, false).show(p, -1)
 }
 
 // sortedAddresses lists the state's addresses matching pattern ("" = all).

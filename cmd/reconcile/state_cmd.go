@@ -28,7 +28,7 @@ func (c *cli) newStateListCmd() *cobra.Command {
 		Example: "  reconcile state list\n  reconcile state list 'bonifiq/*'",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, err := c.backend()
+			b, err := c.resolve(false).backend(c.reg)
 			if err != nil {
 				return err
 			}
@@ -58,7 +58,7 @@ func (c *cli) newStateShowCmd() *cobra.Command {
 		Example: "  reconcile state show bonifiq/1001",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, err := c.backend()
+			b, err := c.resolve(false).backend(c.reg)
 			if err != nil {
 				return err
 			}
@@ -90,7 +90,7 @@ they are there. If a manifest still declares them, the next plan creates them ag
 		Example: "  reconcile state rm bonifiq/1001 tomticket/1001",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, s, unlock, err := c.lockedState(cmd.Context(), "state rm")
+			b, s, unlock, err := c.lockedState(cmd.Context(), c.resolve(false), "state rm")
 			if err != nil {
 				return err
 			}
@@ -127,7 +127,7 @@ process, so this is for locks that outlive their holder (a crashed runner on sha
 storage, a shared backend). The ID is in the message a held lock gives.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, err := c.backend()
+			b, err := c.resolve(false).backend(c.reg)
 			if err != nil {
 				return err
 			}

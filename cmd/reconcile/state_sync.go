@@ -83,7 +83,7 @@ func (c *cli) statePushRun(ctx context.Context, o *stateSyncOptions) error {
 	if err != nil {
 		return fmt.Errorf("state push: %w", err)
 	}
-	b, cur, unlock, err := c.lockedState(ctx, "state push")
+	b, cur, unlock, err := c.lockedState(ctx, c.resolve(false), "state push")
 	if err != nil {
 		return err
 	}
@@ -134,7 +134,7 @@ func sameFile(a, b string) bool {
 }
 
 func (c *cli) statePullRun(ctx context.Context, o *stateSyncOptions) error {
-	b, err := c.backend()
+	b, err := c.resolve(false).backend(c.reg)
 	if err != nil {
 		return err
 	}

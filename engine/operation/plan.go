@@ -1,0 +1,116 @@
+package operation
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/google/renameio/v2"
+
+	"github.com/reconcile-dev/reconcile/engine"
+)
+
+// PlanRequest asks for a plan.
+type PlanRequest struct {
+	// Desired is what the manifests declare.
+	Desired *engine.Desired
+	// Targets limits the plan to matching addresses (empty: all).
+	Targets []string
+	// Refresh reads the targeted customers the state holds from their
+	// services first, and plans against what they hold.
+	Refresh bool
+	// Out, when set, is where the plan is saved for apply, calls included
+	// (mode 0600, replaced atomically).
+	Out   string
+	Hooks Hooks
+}
+
+// PlanResult is a plan and what it was made against.
+type PlanResult struct {
+	Plan *engine.Plan
+	// StateAddresses is how many addresses the state holds.
+	StateAddresses int
+}
+
+// Plan diffs the manifests against the state. It takes no lock and writes
+// nothing but Out.
+func (r *Runner) Plan(ctx context.Context, req PlanRequest) (*PlanResult, error) {
+	if req.Desired == nil {
+		return nil, errNoManifests
+	}
+	st, err := r.Backend.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	newProviders := r.NewProviders
+	if req.Refresh {
+		var release func()
+		if newProviders, release, err = r.connect(ctx); err != nil {
+			return nil, err
+		}
+		defer release()
+	}
+	p, err := r.makePlan(ctx, req.Desired, st, newProviders, req.Targets, req.Refresh, req.Hooks)
+	if err != nil {
+		return nil, err
+	}
+	if req.Out != "" {
+		if err := SavePlan(req.Out, p); err != nil {
+			return nil, err
+		}
+	}
+	return &PlanResult{Plan: p, StateAddresses: len(st.Resources)}, nil
+}
+
+// SavePlan writes p to path as a saved plan, calls included, atomically and
+// with mode 0600: a plan holds customer data.
+func SavePlan(path string, p *engine.Plan) error {
+	var buf bytes.Buffer
+	if err := engine.WritePlanJSON(&buf, p, true); err != nil {
+		return err
+	}
+	if err := renameio.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		return fmt.Errorf("saving the plan: %w", err)
+	}
+	return nil
+}
+
+// ReadPlanFile reads a plan saved with SavePlan, with its calls.
+func ReadPlanFile(reg *engine.Registry, path string) (*engine.Plan, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading the plan: %w", err)
+	}
+	defer f.Close()
+	p, err := engine.ReadPlanFile(reg, f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return p, nil
+}
+
+// checkStale refuses a saved plan made against another state, or touching
+// an address whose state entry changed since the plan was made.
+func checkStale(p *engine.Plan, st *engine.State, planFile string) error {
+	// A plan made before the first apply saw a state that did not exist yet,
+	// with a lineage made up for it; the state, still missing, makes up
+	// another on every load. It takes the plan's, as the state the plan
+	// was made for (a GitOps pipeline's first merge).
+	if st.Serial == 0 && len(st.Resources) == 0 && p.StateSerial == 0 {
+		st.Lineage = p.StateLineage
+	}
+	if p.StateLineage != st.Lineage {
+		return &ForeignPlanError{PlanFile: planFile, PlanLineage: p.StateLineage, StateLineage: st.Lineage}
+	}
+	var stale []string
+	for _, ch := range p.Changes {
+		if st.Resources[ch.Address].Digest() != ch.Prior {
+			stale = append(stale, ch.Address)
+		}
+	}
+	if len(stale) > 0 {
+		return &StalePlanError{PlanFile: planFile, Addresses: stale}
+	}
+	return nil
+}
