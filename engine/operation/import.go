@@ -67,16 +67,20 @@ func (r *Runner) Import(ctx context.Context, req ImportRequest) (*ImportResult, 
 	}
 	out := &ImportResult{}
 	for i, res := range results {
-		if res.Err != nil || res.NotFound {
-			if res.NotFound {
-				out.Absent = append(out.Absent, res.Address)
-			}
+		if res.NotFound {
+			// Remembered in the state (engine.AbsentEntry), so the plan
+			// starts its create with the service's create request.
+			st.Resources[res.Address] = engine.AbsentEntry(reqs[i].Resource.Provider, reqs[i].Resource.ID)
+			out.Absent = append(out.Absent, res.Address)
+			continue
+		}
+		if res.Err != nil {
 			continue
 		}
 		st.Resources[res.Address] = importedEntry(reqs[i].Resource, res.Observed, req.AcceptUnreadable)
 		out.Imported = append(out.Imported, res.Address)
 	}
-	if len(out.Imported) > 0 || l.folded {
+	if len(out.Imported) > 0 || len(out.Absent) > 0 || l.folded {
 		if err := l.save(ctx); err != nil {
 			return nil, fmt.Errorf("saving the state: %w", err)
 		}

@@ -206,7 +206,9 @@ func (r *Runner) readTargets(d *engine.Desired, st *engine.State, targets []stri
 				continue
 			}
 			res := r.Registry.Resource(cu, prov)
-			if e := st.Resources[addr]; e != nil {
+			// An entry that only says the service had no such customer
+			// (import) is read again like one the state does not hold.
+			if e := st.Resources[addr]; e != nil && !e.Absent() {
 				inState = append(inState, engine.ReadRequest{Resource: res, IDs: e.IDs})
 			} else {
 				notInState = append(notInState, engine.ReadRequest{Resource: res})
