@@ -406,7 +406,7 @@ func (a *applier) runChange(ctx context.Context, pr *providerRun, it *Item) {
 		if out.Warning != "" {
 			warnings = append(warnings, out.Warning)
 		}
-		rec := recordFor(ch, call, out)
+		rec := recordFor(a.opts.Registry.Service(pr.name), ch, call, out)
 		var lost []Mismatch
 		if a.verifies(pr, it) {
 			var verr error
@@ -461,7 +461,7 @@ func joinUnique(ss []string) string {
 // recordFor is what the state must remember once call succeeded: the
 // fields it settled, with their desired values, and the ids it returned.
 // The last call of a disable removes the address.
-func recordFor(ch *Change, call Call, out Outcome) Record {
+func recordFor(svc *Service, ch *Change, call Call, out Outcome) Record {
 	if ch.Action == ActionDisable && call.Op != "" && isLast(ch, call) {
 		return Record{Address: ch.Address, Delete: true}
 	}
@@ -476,8 +476,10 @@ func recordFor(ch *Change, call Call, out Outcome) Record {
 				rec.Set = append(rec.Set, Field{Name: name, Value: v})
 			}
 		}
-		if gid, ok := ch.Desired.Params.Get("gid"); ok && !gid.IsNull() {
-			rec.IDs = rec.IDs.Clone().Set("gid", gid)
+		for _, p := range ch.Desired.Params {
+			if k := svc.Key(p.Name); k != nil && k.Addresses && !p.Value.IsNull() {
+				rec.IDs = rec.IDs.Clone().Set(p.Name, p.Value)
+			}
 		}
 	}
 	return rec

@@ -93,6 +93,10 @@ type ServiceKey struct {
 	// Readable keys are returned by the service's read, so refresh, import
 	// and verification can compare them.
 	Readable bool
+	// Addresses marks a Param that addresses the customer later
+	// (InvisibleCollector's gid, TomTicket's id_type): apply and import keep
+	// it with the customer's ids in the state.
+	Addresses bool
 	// ResendNoun and ResendEffect, on a key the service cannot read back,
 	// make the plan's note about updates that send it without the state
 	// holding it: "the tier" and "a changetier restarts the customer's grace

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -28,7 +30,7 @@ services, and records what the services hold, so that the first plan shows only 
 differences instead of overwriting them with creates. Customers a service does not have
 are left for apply to create; addresses already in the state are skipped. Both are listed.
 
-Fields a service cannot read back (bonifiq enabled and tier) are left out of the state,
+Fields a service cannot read back (` + c.unreadable() + `) are left out of the state,
 so the first apply sends them; -accept-unreadable records the manifests' values for
 them instead, when you know the services already hold them.`,
 		Example: `  reconcile import
@@ -83,7 +85,30 @@ func (c *cli) importRun(ctx context.Context, o *importOptions) error {
 		return err
 	}
 	if len(res.Imported) > 0 && !o.acceptUnreadable {
-		fmt.Fprintln(c.stdout, "Fields the services cannot read back (bonifiq enabled and tier) were left out: the next apply sends them. Run reconcile plan to see the real differences.")
+		fmt.Fprintln(c.stdout, "Fields the services cannot read back ("+c.unreadable()+") were left out: the next apply sends them. Run reconcile plan to see the real differences.")
 	}
 	return nil
+}
+
+// unreadable names the fields the services cannot read back, from their
+// wire tables: "bonifiq enabled and tier". A family of keys (tier.id,
+// tier.comments...) is named once, by its first part.
+func (c *cli) unreadable() string {
+	var parts []string
+	for _, svc := range c.reg.Services() {
+		var names []string
+		for _, k := range svc.Keys {
+			if k.Readable || k.Param || k.Shared || k.Prefix {
+				continue
+			}
+			name, _, _ := strings.Cut(k.Field, ".")
+			if !slices.Contains(names, name) {
+				names = append(names, name)
+			}
+		}
+		if len(names) > 0 {
+			parts = append(parts, svc.Name+" "+joinAnd(names, ", "))
+		}
+	}
+	return strings.Join(parts, "; ")
 }

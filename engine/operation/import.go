@@ -77,7 +77,7 @@ func (r *Runner) Import(ctx context.Context, req ImportRequest) (*ImportResult, 
 		if res.Err != nil {
 			continue
 		}
-		st.Resources[res.Address] = importedEntry(reqs[i].Resource, res.Observed, req.AcceptUnreadable)
+		st.Resources[res.Address] = importedEntry(r.Registry.Service(reqs[i].Resource.Provider), reqs[i].Resource, res.Observed, req.AcceptUnreadable)
 		out.Imported = append(out.Imported, res.Address)
 	}
 	if len(out.Imported) > 0 || len(out.Absent) > 0 || l.folded {
@@ -98,7 +98,7 @@ func (r *Runner) Import(ctx context.Context, req ImportRequest) (*ImportResult, 
 // importedEntry is the state entry for a customer read from its service:
 // the managed fields it could read, and, with acceptUnreadable, the
 // manifests' values for the others.
-func importedEntry(r *engine.Resource, obs *engine.Observed, acceptUnreadable bool) *engine.Entry {
+func importedEntry(svc *engine.Service, r *engine.Resource, obs *engine.Observed, acceptUnreadable bool) *engine.Entry {
 	e := &engine.Entry{Provider: r.Provider, ID: r.ID, IDs: obs.IDs.Clone()}
 	for _, f := range r.Fields {
 		if v, ok := obs.Fields.Get(f.Name); ok {
@@ -107,12 +107,11 @@ func importedEntry(r *engine.Resource, obs *engine.Observed, acceptUnreadable bo
 			e.Fields = append(e.Fields, f)
 		}
 	}
-	// The parameters that address the customer later (invisiblecollector's
-	// gid, tomticket's id_type) are kept with its ids, as apply keeps gid.
-	// (These two names are the one place here that knows a service's keys:
-	// the wire tables do not yet say which parameters address a customer.)
+	// The parameters that address the customer later (ServiceKey.Addresses:
+	// invisiblecollector's gid, tomticket's id_type) are kept with its ids,
+	// as apply keeps them.
 	for _, p := range r.Params {
-		if p.Name == "gid" || p.Name == "id_type" {
+		if k := svc.Key(p.Name); k != nil && k.Addresses {
 			if _, has := e.IDs.Get(p.Name); !has {
 				e.IDs = e.IDs.Set(p.Name, p.Value)
 			}

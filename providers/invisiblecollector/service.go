@@ -22,7 +22,7 @@ var Service = &engine.Service{
 		{Field: "email", Shared: true, Type: engine.TypeEmail, MaxLen: 250, Wire: "email", Call: callCustomer, Readable: true},
 		{Field: "phone", Shared: true, Type: engine.TypeString, Wire: "phone", Call: callCustomer, Readable: true},
 		// gid addresses the customer (the path id); it is never sent in a body.
-		{Field: "gid", Type: engine.TypeString, Param: true},
+		{Field: "gid", Type: engine.TypeString, Param: true, Addresses: true},
 		{Field: "vat_number", Type: engine.TypeString, Wire: "vatNumber", Call: callCustomer, Readable: true},
 		{Field: "address", Type: engine.TypeString, Wire: "address", Call: callCustomer, Readable: true},
 		{Field: "zip_code", Type: engine.TypeString, Wire: "zipCode", Call: callCustomer, Readable: true},

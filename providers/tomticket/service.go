@@ -29,7 +29,7 @@ var Service = &engine.Service{
 		{Field: "phone", Shared: true, Type: engine.TypeString, MaxLen: PhoneMax, Wire: "phone", Call: callCustomer, Readable: true,
 			LongDetail: "TomTicket keeps phone numbers of up to 20 characters"},
 		// id_type says how the id is read: customer_type_id I or E.
-		{Field: "id_type", Type: engine.TypeEnum, Enum: []string{"internal", "email"}, NotNull: true, Param: true, Wire: "customer_type_id"},
+		{Field: "id_type", Type: engine.TypeEnum, Enum: []string{"internal", "email"}, NotNull: true, Param: true, Addresses: true, Wire: "customer_type_id"},
 		{Field: "internal_id", Type: engine.TypeString, Wire: "internal_id", Call: callCustomer, Readable: true},
 		// A flag, 1 or 0: TomTicket takes an empty value as 1, so null
 		// cannot clear it (the conformance suite found it).
