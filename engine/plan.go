@@ -385,9 +385,11 @@ func Glob(pattern, s string) bool {
 type ProviderCalls struct {
 	Provider string
 	Calls    int
-	// MinRequests and MaxRequests bound the requests: one per call, and a
-	// second for each call that may take two.
+	// MinRequests and MaxRequests bound the requests: one per call, a
+	// second for each call that may take two, and the reads that verify
+	// writes (VerifyReads) where the write's answer does not show them.
 	MinRequests, MaxRequests int
+	VerifyReads              int
 	Rate                     float64
 	// Duration and MaxDuration are the requests' time at the rate.
 	Duration, MaxDuration time.Duration
@@ -395,14 +397,21 @@ type ProviderCalls struct {
 
 // CallStats counts the planned calls per provider, in provider order.
 func (p *Plan) CallStats() []ProviderCalls {
-	counts, seconds := map[string]int{}, map[string]int{}
+	counts, seconds, writes := map[string]int{}, map[string]int{}, map[string]int{}
 	for _, ch := range p.Changes {
 		counts[ch.Provider] += len(ch.Calls)
+		if len(ch.Calls) > 0 && ch.Desired != nil {
+			writes[ch.Provider]++
+		}
 		for _, c := range ch.Calls {
 			if c.MayTakeTwo {
 				seconds[ch.Provider]++
 			}
 		}
+	}
+	v := Verification{Canary: DefaultCanary}
+	if p.Verify != nil {
+		v = *p.Verify
 	}
 	var out []ProviderCalls
 	for _, name := range p.Registry.Names() {
@@ -412,6 +421,17 @@ func (p *Plan) CallStats() []ProviderCalls {
 		}
 		cfg := p.Registry.Config(p.Providers, name)
 		pc := ProviderCalls{Provider: name, Calls: n, MinRequests: n, MaxRequests: n + seconds[name], Rate: cfg.RateLimit}
+		if svc := p.Registry.Service(name); svc != nil && !svc.AnswersCarryRecord {
+			// Verifying a write costs a read where the answer does not
+			// show what the service holds.
+			reads := min(writes[name], v.Canary)
+			if v.All {
+				reads = writes[name]
+			}
+			pc.VerifyReads = reads
+			pc.MinRequests += reads
+			pc.MaxRequests += reads
+		}
 		if cfg.RateLimit > 0 {
 			pc.Duration = time.Duration(math.Ceil(float64(pc.MinRequests) / cfg.RateLimit * float64(time.Second)))
 			pc.MaxDuration = time.Duration(math.Ceil(float64(pc.MaxRequests) / cfg.RateLimit * float64(time.Second)))

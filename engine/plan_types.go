@@ -128,4 +128,14 @@ type Plan struct {
 	Targets []string
 	// Refreshed is true when the plan read the services first.
 	Refreshed bool
+	// Verify is how apply will verify writes, for the estimate (nil: the
+	// default canary).
+	Verify *Verification
+}
+
+// Verification is how apply verifies its writes (ApplyOptions.Canary,
+// VerifyAll).
+type Verification struct {
+	Canary int
+	All    bool
 }

@@ -52,6 +52,10 @@ type Service struct {
 	SecretForms func(getenv func(string) string) []string
 	// New builds the client. It needs no credentials (plans are offline).
 	New func(ClientOptions) (Provider, error)
+	// AnswersCarryRecord says the answers of its writes carry the customer
+	// as the service then holds it (Outcome.Held), so verifying a write
+	// costs no read; otherwise verification reads the customer back.
+	AnswersCarryRecord bool
 	// Sim builds the service's simulator, served by the sandbox under
 	// SandboxPrefix.
 	Sim func(SimOptions) Simulator

@@ -22,6 +22,8 @@ type applyOptions struct {
 	targets     []string
 	autoApprove bool
 	parallelism int
+	canary      int
+	verify      bool
 	report      string
 	json        bool
 	sandbox     bool
@@ -65,6 +67,8 @@ With -sandbox, apply runs against the built-in simulator instead, with no accoun
 	f.StringArrayVar(&o.targets, "target", nil, "limit to `ADDR` (PROVIDER/ID; * matches anything; repeatable)")
 	f.BoolVar(&o.autoApprove, "auto-approve", false, "do not ask for confirmation")
 	f.IntVar(&o.parallelism, "parallelism", 10, "most calls in flight across all services")
+	f.IntVar(&o.canary, "canary", engine.DefaultCanary, "write and verify each service's first `N` customers before the rest; a field that does not stick stops the service (0: none)")
+	f.BoolVar(&o.verify, "verify", false, "verify every write by what the service holds after it (reads where the answer does not show it)")
 	f.StringVar(&o.report, "report", "", "write one CSV row per change to `FILE`")
 	f.BoolVar(&o.json, "json", false, "print the plan and then one JSON event per line")
 	f.IntVar(&o.rails.MaxDisable, "max-disable", engine.DefaultMaxDisable, "refuse a plan that disables more than `N` customers")
@@ -75,6 +79,9 @@ With -sandbox, apply runs against the built-in simulator instead, with no accoun
 }
 
 func (c *cli) applyRun(ctx context.Context, o *applyOptions) error {
+	if o.canary < 0 {
+		return &exitError{code: 1, msg: "-canary must be 0 (none) or more"}
+	}
 	if o.parallelism < 1 {
 		return &exitError{code: 1, msg: "-parallelism must be at least 1"}
 	}
@@ -102,6 +109,8 @@ func (c *cli) applyRun(ctx context.Context, o *applyOptions) error {
 		PlanFile:    o.planFile,
 		Rails:       o.rails,
 		Parallelism: o.parallelism,
+		Canary:      o.canary,
+		VerifyAll:   o.verify,
 		Hooks: operation.ApplyHooks{
 			Hooks:    c.hooks(),
 			ShowPlan: view.plan.show,

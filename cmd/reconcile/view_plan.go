@@ -230,11 +230,19 @@ func isAre(n int) string {
 // 300–600 requests, about 1m 40s–3m 20s at 3/s".
 func callEstimate(st engine.ProviderCalls) string {
 	rate := strconv.FormatFloat(st.Rate, 'f', -1, 64)
-	if st.MaxRequests <= st.MinRequests {
-		return fmt.Sprintf("%s: %s, about %s at %s/s", st.Provider, plural(st.Calls, "call", "calls"), humanDuration(st.Duration), rate)
+	verify := ""
+	if st.VerifyReads > 0 {
+		verify = fmt.Sprintf(" (%s to verify writes)", plural(st.VerifyReads, "read", "reads"))
 	}
-	return fmt.Sprintf("%s: %s, %s–%s requests, about %s at %s/s", st.Provider, plural(st.Calls, "call", "calls"),
-		thousands(st.MinRequests), thousands(st.MaxRequests), durationRange(st.Duration, st.MaxDuration), rate)
+	switch {
+	case st.MaxRequests > st.MinRequests:
+		return fmt.Sprintf("%s: %s, %s–%s requests%s, about %s at %s/s", st.Provider, plural(st.Calls, "call", "calls"),
+			thousands(st.MinRequests), thousands(st.MaxRequests), verify, durationRange(st.Duration, st.MaxDuration), rate)
+	case st.MinRequests != st.Calls:
+		return fmt.Sprintf("%s: %s, %s%s, about %s at %s/s", st.Provider, plural(st.Calls, "call", "calls"),
+			plural(st.MinRequests, "request", "requests"), verify, humanDuration(st.Duration), rate)
+	}
+	return fmt.Sprintf("%s: %s, about %s at %s/s", st.Provider, plural(st.Calls, "call", "calls"), humanDuration(st.Duration), rate)
 }
 
 // durationRange renders "1m 40s–3m 20s", or one duration when both are

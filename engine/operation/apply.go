@@ -23,7 +23,13 @@ type ApplyRequest struct {
 	Rails engine.Rails
 	// Parallelism caps the calls in flight across all services (0: 10).
 	Parallelism int
-	Hooks       ApplyHooks
+	// Canary and VerifyAll shape read-after-write verification
+	// (engine.ApplyOptions): each service's first Canary changes are
+	// written and verified before its others (negative: the default);
+	// VerifyAll verifies every change.
+	Canary    int
+	VerifyAll bool
+	Hooks     ApplyHooks
 }
 
 // ApplyHooks are what an apply shows and asks. Every one is optional.
@@ -166,6 +172,8 @@ func (r *Runner) Apply(ctx context.Context, req ApplyRequest) (*ApplyResult, err
 		Providers:   provs,
 		Configs:     p.Providers,
 		Parallelism: req.Parallelism,
+		Canary:      req.Canary,
+		VerifyAll:   req.VerifyAll,
 		Recorder:    NewRecorder(journal, st),
 		Events:      calls.Events,
 		Stop:        calls.Stop,

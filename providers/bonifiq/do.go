@@ -48,6 +48,13 @@ func (c *Client) Do(ctx context.Context, ch *engine.Change, call engine.Call) (e
 		return engine.Outcome{}, err
 	}
 	out := engine.Outcome{Status: resp.StatusCode}
+	if op == OpUpsert || op == OpUpdate {
+		// The answer is the customer as the service now holds it: what
+		// read-after-write verification compares with what was sent.
+		if held, err := observe(env.Result); err == nil {
+			out.Held = held
+		}
+	}
 	if env.warning() {
 		out.Warning = env.text("the service answered with a warning")
 	}

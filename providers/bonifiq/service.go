@@ -53,12 +53,13 @@ var Service = &engine.Service{
 			return nil
 		},
 	}},
-	CreateNeeds: []string{"name"},
-	Disable:     &engine.Field{Name: "enabled", Value: engine.Bool(false)},
-	Defaults:    engine.ProviderConfig{RateLimit: 5, Burst: 1, Concurrency: 4, MaxRetries: -1, Timeout: 30 * time.Second, OnRemove: engine.OnRemoveForget},
-	Limiter:     engine.TokenBucket,
-	Credentials: []engine.Credential{{Var: EnvToken, Sandbox: SandboxToken}, {Var: EnvKey, Sandbox: SandboxKey}},
-	BaseURLVar:  EnvBaseURL,
+	AnswersCarryRecord: true,
+	CreateNeeds:        []string{"name"},
+	Disable:            &engine.Field{Name: "enabled", Value: engine.Bool(false)},
+	Defaults:           engine.ProviderConfig{RateLimit: 5, Burst: 1, Concurrency: 4, MaxRetries: -1, Timeout: 30 * time.Second, OnRemove: engine.OnRemoveForget},
+	Limiter:            engine.TokenBucket,
+	Credentials:        []engine.Credential{{Var: EnvToken, Sandbox: SandboxToken}, {Var: EnvKey, Sandbox: SandboxKey}},
+	BaseURLVar:         EnvBaseURL,
 	// The private API's root; the sandbox serves it under /bonifiq.
 	DefaultBaseURL: DefaultBaseURL,
 	SecretForms: func(getenv func(string) string) []string {

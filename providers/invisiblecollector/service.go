@@ -39,11 +39,12 @@ var Service = &engine.Service{
 				Detail: "InvisibleCollector needs the country on every create and update"}}
 		},
 	}},
-	CreateNeeds: []string{"name", "vat_number", "country"},
-	Defaults:    engine.ProviderConfig{RateLimit: 5, Burst: 1, Concurrency: 4, MaxRetries: -1, Timeout: 30 * time.Second, OnRemove: engine.OnRemoveForget},
-	Limiter:     engine.TokenBucket,
-	Credentials: []engine.Credential{{Var: EnvToken, Sandbox: SandboxToken}},
-	BaseURLVar:  EnvBaseURL,
+	AnswersCarryRecord: true,
+	CreateNeeds:        []string{"name", "vat_number", "country"},
+	Defaults:           engine.ProviderConfig{RateLimit: 5, Burst: 1, Concurrency: 4, MaxRetries: -1, Timeout: 30 * time.Second, OnRemove: engine.OnRemoveForget},
+	Limiter:            engine.TokenBucket,
+	Credentials:        []engine.Credential{{Var: EnvToken, Sandbox: SandboxToken}},
+	BaseURLVar:         EnvBaseURL,
 
 	DefaultBaseURL: DefaultBaseURL,
 	New:            func(opts engine.ClientOptions) (engine.Provider, error) { return New(opts) },
