@@ -15,7 +15,7 @@ import (
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
-	"golang.org/x/text/encoding/charmap"
+	"golang.org/x/text/encoding"
 	"golang.org/x/text/transform"
 
 	"github.com/reconcile-dev/reconcile/engine"
@@ -27,8 +27,8 @@ type table struct {
 	file string  // Pos.File
 	src  *source // nil for a CSV named as a manifest
 	r    *csv.Reader
-	// checkUTF8 is set unless the file is decoded from windows-1252, which
-	// cannot fail.
+	// checkUTF8 is set unless the file is decoded from another encoding,
+	// whose decoder makes valid UTF-8.
 	checkUTF8 bool
 
 	header     []string // trimmed
@@ -88,21 +88,33 @@ func (l *loader) readCSV(path string, src *source) {
 		size = fi.Size()
 	}
 	br := bufio.NewReaderSize(f, bufSize)
+	t := &table{l: l, file: path, src: src, checkUTF8: true}
+	var enc encoding.Encoding
+	if src != nil {
+		enc = src.enc
+	}
 	bom, _ := br.Peek(3)
 	switch {
+	case isUTF16(enc):
 	case bytes.HasPrefix(bom, []byte("\xef\xbb\xbf")):
 		br.Discard(3)
+		if enc != nil {
+			l.add(engine.Warning, engine.Pos{File: path}, "starts with a UTF-8 byte order mark, but is read as "+src.encoding,
+				"if the file is UTF-8, drop encoding: "+src.encoding+" from "+src.label+" in "+src.manifest)
+		}
 	case bytes.HasPrefix(bom, []byte("\xff\xfe")) || bytes.HasPrefix(bom, []byte("\xfe\xff")):
-		l.add(engine.Error, engine.Pos{File: path}, "UTF-16 is not supported", "save the file as UTF-8 (CSV UTF-8 in Excel)")
+		hint := "save the file as UTF-8 (CSV UTF-8 in Excel), or read it through a manifest's sources entry with encoding: UTF-16"
+		if src != nil {
+			hint = "add encoding: UTF-16 to " + src.label + " in " + src.manifest
+		}
+		l.add(engine.Error, engine.Pos{File: path}, "UTF-16 is not supported without encoding: UTF-16", hint)
 		return
 	}
-	t := &table{l: l, file: path, src: src, checkUTF8: true}
-	if src != nil && src.encoding == encodingWindows1252 {
-		if bytes.HasPrefix(bom, []byte("\xef\xbb\xbf")) {
-			l.add(engine.Warning, engine.Pos{File: path}, "starts with a UTF-8 byte order mark, but is read as windows-1252",
-				"if the file is UTF-8, drop encoding: windows-1252 from "+src.label+" in "+src.manifest)
+	if enc != nil {
+		br = bufio.NewReaderSize(transform.NewReader(br, enc.NewDecoder()), bufSize)
+		if b, _ := br.Peek(3); bytes.HasPrefix(b, []byte("\xef\xbb\xbf")) {
+			br.Discard(3) // the byte order mark of UTF-16LE or UTF-16BE, which keep it
 		}
-		br = bufio.NewReaderSize(transform.NewReader(br, charmap.Windows1252.NewDecoder()), bufSize)
 		t.checkUTF8 = false
 	}
 	if head, _ := br.Peek(64 << 10); bytes.IndexByte(head, 0) >= 0 {

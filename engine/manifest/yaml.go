@@ -17,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
+	"golang.org/x/text/encoding"
 
 	"github.com/reconcile-dev/reconcile/engine"
 )
@@ -51,7 +52,11 @@ type source struct {
 	// a mapping in error does not make its column "ignored" too.
 	headings []string
 	defaults []sourceDefault
-	encoding string
+	// encoding is the encoding's name as written, "" for UTF-8; enc
+	// decodes it, nil for UTF-8.
+	encoding     string
+	enc          encoding.Encoding
+	encodingNode *yaml.Node
 	// skip says the file cannot be read as asked (no file, named twice,
 	// unknown encoding).
 	skip bool
@@ -71,11 +76,6 @@ type sourceDefault struct {
 	path string
 	val  engine.Value
 }
-
-const (
-	encodingUTF8        = "utf-8"
-	encodingWindows1252 = "windows-1252"
-)
 
 // parseYAML reads a YAML manifest and its top level, and registers its
 // sources. It never returns nil: a file with errors loads nothing.
@@ -672,7 +672,7 @@ func (f *yamlFile) parseSources(n *yaml.Node) {
 			f.errorf(item, "write - file: export/customers.csv", "%s: must be a mapping, not a %s", label, kindName(item))
 			continue
 		}
-		src := &source{manifest: f.path, label: label, encoding: encodingUTF8}
+		src := &source{manifest: f.path, label: label}
 		hasFile := false
 		for _, p := range f.pairs(item, label, true) {
 			keyLabel := join(label, p.key.Value)
@@ -697,17 +697,7 @@ func (f *yamlFile) parseSources(n *yaml.Node) {
 			case "defaults":
 				f.parseDefaults(src, p.val, keyLabel)
 			case "encoding":
-				if text, ok := f.scalar(p.val, keyLabel, "an encoding", "leave the key out to read UTF-8"); ok {
-					if text != encodingUTF8 && text != encodingWindows1252 {
-						hint := didYouMean(text, []string{encodingUTF8, encodingWindows1252})
-						if hint == "" {
-							hint = "use utf-8, or windows-1252 for Excel exports"
-						}
-						f.errorf(p.val, hint, "%s: unknown encoding %q", keyLabel, text)
-						src.skip = true
-					}
-					src.encoding = text
-				}
+				f.setEncoding(src, p.val, keyLabel)
 			default:
 				f.errorf(p.key, didYouMean(p.key.Value, sourceKeys), "%s: unknown key", keyLabel)
 			}
