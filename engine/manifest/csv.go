@@ -34,6 +34,7 @@ type table struct {
 	header     []string // trimmed
 	headerLine int
 	idCol      int
+	idSlot     slot
 	// slots are the keys a row can set, sorted by path, so that a row's
 	// fields come out sorted with no sort per row.
 	slots []slot
@@ -66,6 +67,8 @@ type slot struct {
 	bit    uint8  // the Managed bit of the key's provider, 0 for shared keys
 	def    engine.Value
 	hasDef bool
+	// dateFmt reads the dates of a column whose dates are not YYYY-MM-DD.
+	dateFmt *dateFormat
 }
 
 const bufSize = 1 << 20
@@ -268,7 +271,7 @@ func (t *table) setColumns(hpos []engine.Pos) bool {
 				t.idCol = i
 				continue
 			}
-			slots = append(slots, slot{col: i, key: c.key, path: c.path, label: c.heading, bit: providerBit(c.key)})
+			slots = append(slots, slot{col: i, key: c.key, path: c.path, label: c.heading, bit: providerBit(c.key), dateFmt: c.dateFormat})
 		}
 		var ignored []string
 		for i, h := range t.header {
@@ -301,6 +304,10 @@ func (t *table) setColumns(hpos []engine.Pos) bool {
 		return false
 	}
 	slices.SortFunc(slots, func(a, b slot) int { return cmp.Compare(a.path, b.path) })
+	for i := range slots {
+		slots[i].dateFmt = t.dateFormatFor(&slots[i], slots[i].dateFmt)
+	}
+	t.idSlot = slot{col: t.idCol, key: keyID, path: keyID.Path, label: t.header[t.idCol]}
 	t.slots = slots
 	t.cells = make([]string, len(slots))
 	t.colOf = make(map[string]int, len(slots)+1)
@@ -355,7 +362,7 @@ func (t *table) row() {
 	case "~":
 		l.add(engine.Error, c.Pos, t.header[t.idCol]+": "+nullProblem.msg, "every row needs the customer's id")
 	default:
-		if _, p := value(keyID, id); !p.ok() {
+		if _, p := t.cellValue(&t.idSlot, id); !p.ok() {
 			l.add(engine.Error, c.Pos, t.header[t.idCol]+": "+p.msg, p.detail)
 		} else {
 			idOK = true
@@ -386,7 +393,7 @@ func (t *table) row() {
 			}
 		} else {
 			var p problem
-			if v, p = value(s.key, cell); !p.ok() {
+			if v, p = t.cellValue(s, cell); !p.ok() {
 				t.cellError(s, p)
 				continue
 			}
@@ -469,6 +476,19 @@ func (t *table) cellPos(i int) engine.Pos {
 		col = t.charCol(i, line)
 	}
 	return engine.Pos{File: t.file, Line: int32(line), Col: int32(col)}
+}
+
+// cellValue converts the cell of slot s, not empty and not ~, to its key's
+// value: by the slot's date format, or as text.
+func (t *table) cellValue(s *slot, cell string) (engine.Value, problem) {
+	if s.dateFmt != nil {
+		return dateValue(s.key, cell, s.dateFmt)
+	}
+	v, p := value(s.key, cell)
+	if !p.ok() && isDateKey(s.key) {
+		p = localDateProblem(cell, p, t.dateWhere())
+	}
+	return v, p
 }
 
 func (t *table) charCol(i, line int) int {

@@ -57,6 +57,9 @@ type source struct {
 	encoding     string
 	enc          encoding.Encoding
 	encodingNode *yaml.Node
+	// dateFormat reads the dates of the file's date columns, nil when
+	// they are YYYY-MM-DD.
+	dateFormat *dateFormat
 	// skip says the file cannot be read as asked (no file, named twice,
 	// unknown encoding).
 	skip bool
@@ -68,6 +71,8 @@ type sourceColumn struct {
 	key     *engine.Key
 	path    string
 	node    *yaml.Node // the heading, in the manifest
+	// dateFormat overrides the source's for this column.
+	dateFormat *dateFormat
 }
 
 // sourceDefault is the value of a key for the rows whose cell is empty.
@@ -653,7 +658,7 @@ func (r *yamlRecord) unmanagedHint() (string, bool) {
 }
 
 // sourceKeys lists the keys of a sources entry.
-var sourceKeys = []string{"file", "columns", "defaults", "encoding"}
+var sourceKeys = []string{"file", "columns", "defaults", "encoding", "date_format"}
 
 // parseSources reads the sources list and registers each file.
 func (f *yamlFile) parseSources(n *yaml.Node) {
@@ -698,6 +703,8 @@ func (f *yamlFile) parseSources(n *yaml.Node) {
 				f.parseDefaults(src, p.val, keyLabel)
 			case "encoding":
 				f.setEncoding(src, p.val, keyLabel)
+			case "date_format":
+				src.dateFormat = f.parseDateFormatNode(p.val, keyLabel)
 			default:
 				f.errorf(p.key, didYouMean(p.key.Value, sourceKeys), "%s: unknown key", keyLabel)
 			}
@@ -739,24 +746,33 @@ func (f *yamlFile) parseColumns(src *source, n *yaml.Node, label string) {
 		heading := p.key.Value
 		src.headings = append(src.headings, strings.TrimSpace(heading))
 		colLabel := fmt.Sprintf("%s[%q]", label, heading)
-		text, ok := f.scalar(p.val, colLabel, "a manifest key", "leave the column out to ignore it")
+		val, df := p.val, (*dateFormat)(nil)
+		if val.Kind == yaml.MappingNode {
+			if val, df = f.columnSpec(val, colLabel); val == nil {
+				continue
+			}
+		}
+		text, ok := f.scalar(val, colLabel, "a manifest key", "leave the column out to ignore it")
 		if !ok {
 			continue
 		}
 		k := engine.LookupKey(text)
 		if k == nil {
-			f.errorf(p.val, keyPathHint(text), "%s: unknown key %q", colLabel, text)
+			f.errorf(val, keyPathHint(text), "%s: unknown key %q", colLabel, text)
 			continue
+		}
+		if df != nil && !isDateKey(k) {
+			f.errorf(val, "date_format reads the dates of bonifiq.birthday and bonifiq.signup_date", "%s: %s is not a date", colLabel, text)
 		}
 		path := k.Path
 		if k.Prefix {
 			path = f.l.intern(text)
 		}
 		if i := findColumn(src.columns, path); i >= 0 {
-			f.errorf(p.val, "map each key from one column", "%s: %s is already mapped from %q", colLabel, path, src.columns[i].heading)
+			f.errorf(val, "map each key from one column", "%s: %s is already mapped from %q", colLabel, path, src.columns[i].heading)
 			continue
 		}
-		src.columns = append(src.columns, sourceColumn{heading: strings.TrimSpace(heading), key: k, path: path, node: p.key})
+		src.columns = append(src.columns, sourceColumn{heading: strings.TrimSpace(heading), key: k, path: path, node: p.key, dateFormat: df})
 	}
 }
 
