@@ -27,6 +27,8 @@ type table struct {
 	file string  // Pos.File
 	src  *source // nil for a CSV named as a manifest
 	r    *csv.Reader
+	// xl is set instead of r for a worksheet.
+	xl *xlsxTable
 	// checkUTF8 is set unless the file is decoded from another encoding,
 	// whose decoder makes valid UTF-8.
 	checkUTF8 bool
@@ -218,6 +220,9 @@ func (t *table) setColumns(hpos []engine.Pos) bool {
 	if t.src == nil || t.src.columnsNode == nil {
 		for i, h := range t.header {
 			if h == "" {
+				if t.xl != nil {
+					continue // reported with its cells, once merged headings are known
+				}
 				l.errorf(hpos[i], "name the column with a manifest key, such as email, or remove it", "column %d: empty header", i+1)
 				continue
 			}
@@ -241,7 +246,7 @@ func (t *table) setColumns(hpos []engine.Pos) bool {
 			}
 		}
 		if t.idCol < 0 {
-			l.add(engine.Error, engine.Pos{File: t.file, Line: int32(t.headerLine)}, "missing id column",
+			l.add(engine.Error, t.linePos(t.headerLine), "missing id column",
 				"every row needs the customer's id: add an id column")
 		}
 	} else {
@@ -280,7 +285,7 @@ func (t *table) setColumns(hpos []engine.Pos) bool {
 			}
 		}
 		if len(ignored) > 0 {
-			l.add(engine.Note, engine.Pos{File: t.file, Line: int32(t.headerLine)}, "ignored columns: "+strings.Join(ignored, ", "),
+			l.add(engine.Note, t.linePos(t.headerLine), "ignored columns: "+strings.Join(ignored, ", "),
 				"map them in "+src.label+".columns of "+src.manifest+" to load them")
 		}
 		if !idMapped {
@@ -328,7 +333,7 @@ func (t *table) setColumns(hpos []engine.Pos) bool {
 		if t.src != nil {
 			hint = "map a column to a key of a provider, such as bonifiq.enrolled, or give one in " + t.src.label + ".defaults"
 		}
-		l.add(engine.Warning, engine.Pos{File: t.file, Line: int32(t.headerLine)}, "no column belongs to a provider: no row is managed in any provider", hint)
+		l.add(engine.Warning, t.linePos(t.headerLine), "no column belongs to a provider: no row is managed in any provider", hint)
 	}
 	return true
 }
@@ -471,6 +476,9 @@ func (t *table) invalidUTF8(line int) {
 // counts characters: csv.Reader counts bytes, so the widths of the cells
 // before i on the same line are added up again.
 func (t *table) cellPos(i int) engine.Pos {
+	if t.xl != nil {
+		return engine.Pos{File: t.file, Sheet: t.xl.sheet, Line: t.xl.rows.row, Col: int32(i + 1)}
+	}
 	line, col := t.r.FieldPos(i)
 	if col > 1 {
 		col = t.charCol(i, line)
@@ -478,9 +486,24 @@ func (t *table) cellPos(i int) engine.Pos {
 	return engine.Pos{File: t.file, Line: int32(line), Col: int32(col)}
 }
 
+// linePos returns the position of a line, or of a worksheet's row.
+func (t *table) linePos(line int) engine.Pos {
+	p := engine.Pos{File: t.file, Line: int32(line)}
+	if t.xl != nil {
+		p.Sheet = t.xl.sheet
+	}
+	return p
+}
+
 // cellValue converts the cell of slot s, not empty and not ~, to its key's
-// value: by the slot's date format, or as text.
+// value: by what a worksheet's cell stores, by the slot's date format, or
+// as text.
 func (t *table) cellValue(s *slot, cell string) (engine.Value, problem) {
+	if t.xl != nil {
+		if kind := t.xl.kinds[s.col]; kind != kText {
+			return typedValue(s.key, kind, cell)
+		}
+	}
 	if s.dateFmt != nil {
 		return dateValue(s.key, cell, s.dateFmt)
 	}

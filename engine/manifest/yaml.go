@@ -60,6 +60,8 @@ type source struct {
 	// dateFormat reads the dates of the file's date columns, nil when
 	// they are YYYY-MM-DD.
 	dateFormat *dateFormat
+	// sheetNode is the sheet of a workbook to read, nil for the first.
+	sheetNode *yaml.Node
 	// skip says the file cannot be read as asked (no file, named twice,
 	// unknown encoding).
 	skip bool
@@ -658,7 +660,7 @@ func (r *yamlRecord) unmanagedHint() (string, bool) {
 }
 
 // sourceKeys lists the keys of a sources entry.
-var sourceKeys = []string{"file", "columns", "defaults", "encoding", "date_format"}
+var sourceKeys = []string{"file", "sheet", "columns", "defaults", "encoding", "date_format"}
 
 // parseSources reads the sources list and registers each file.
 func (f *yamlFile) parseSources(n *yaml.Node) {
@@ -705,6 +707,8 @@ func (f *yamlFile) parseSources(n *yaml.Node) {
 				f.setEncoding(src, p.val, keyLabel)
 			case "date_format":
 				src.dateFormat = f.parseDateFormatNode(p.val, keyLabel)
+			case "sheet":
+				f.setSheet(src, p.val, keyLabel)
 			default:
 				f.errorf(p.key, didYouMean(p.key.Value, sourceKeys), "%s: unknown key", keyLabel)
 			}
@@ -715,6 +719,7 @@ func (f *yamlFile) parseSources(n *yaml.Node) {
 			}
 			continue
 		}
+		f.checkSourceKind(src)
 		if first := f.l.sources[src.abs]; first != nil {
 			f.errorf(src.fileNode, "read each file through one sources entry", "%s.file: %s is named twice (first at %s)",
 				label, src.path, first.manifestPos())
