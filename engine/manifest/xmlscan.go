@@ -281,33 +281,44 @@ func localName(name []byte) []byte {
 func isXMLSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 
 // nextAttr splits the first attribute off attrs: its local name and raw
-// value. ok is false when there is none left.
+// value. ok is false when there is none left. Attributes are a few bytes
+// long, so one pass over them beats the calls of bytes.IndexByte.
 func nextAttr(attrs []byte) (name, val, rest []byte, ok bool) {
 	i := 0
 	for i < len(attrs) && isXMLSpace(attrs[i]) {
 		i++
 	}
-	attrs = attrs[i:]
-	eq := bytes.IndexByte(attrs, '=')
-	if eq <= 0 {
-		return nil, nil, nil, false
-	}
-	name = localName(trimXMLSpace(attrs[:eq]))
-	v := attrs[eq+1:]
-	i = 0
-	for i < len(v) && isXMLSpace(v[i]) {
+	start, local := i, i
+	for i < len(attrs) && attrs[i] != '=' && !isXMLSpace(attrs[i]) {
+		if attrs[i] == ':' {
+			local = i + 1
+		}
 		i++
 	}
-	if i == len(v) || (v[i] != '"' && v[i] != '\'') {
+	end := i
+	for i < len(attrs) && isXMLSpace(attrs[i]) {
+		i++
+	}
+	if end == start || i == len(attrs) || attrs[i] != '=' {
 		return nil, nil, nil, false
 	}
-	q := v[i]
-	v = v[i+1:]
-	end := bytes.IndexByte(v, q)
-	if end < 0 {
+	i++
+	for i < len(attrs) && isXMLSpace(attrs[i]) {
+		i++
+	}
+	if i == len(attrs) || (attrs[i] != '"' && attrs[i] != '\'') {
 		return nil, nil, nil, false
 	}
-	return name, v[:end], v[end+1:], true
+	q := attrs[i]
+	i++
+	vs := i
+	for i < len(attrs) && attrs[i] != q {
+		i++
+	}
+	if i == len(attrs) {
+		return nil, nil, nil, false
+	}
+	return attrs[local:end], attrs[vs:i], attrs[i+1:], true
 }
 
 // attr returns the raw value of the attribute whose local name is name.
