@@ -1,7 +1,12 @@
 package manifest
 
 import (
+	"os"
+	"regexp"
+	"strings"
 	"testing"
+
+	"golang.org/x/text/encoding/charmap"
 
 	"github.com/reconcile-dev/reconcile/engine"
 )
@@ -114,4 +119,55 @@ func TestLocalDatesWithoutFormat(t *testing.T) {
 			},
 		},
 	})
+}
+
+// readmeSources returns the sources entry that README's spreadsheet section
+// shows for a CSV exported by Excel in Brazil, and the file it names.
+func readmeSources(t *testing.T) (manifest, file string) {
+	t.Helper()
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, block := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(string(readme), -1) {
+		if strings.Contains(block[1], "encoding: cp1252") && strings.Contains(block[1], "date_format: DD/MM/YYYY") {
+			m := regexp.MustCompile(`file: (\S+\.csv)`).FindStringSubmatch(block[1])
+			if m == nil {
+				t.Fatalf("README's sources entry names no CSV file:\n%s", block[1])
+			}
+			return block[1], m[1]
+		}
+	}
+	t.Fatal("README shows no sources entry with encoding: cp1252 and date_format: DD/MM/YYYY")
+	return "", ""
+}
+
+// TestBrazilianExcelCSV loads a CSV as Excel saves it in Brazil (Windows-1252,
+// semicolons, CRLF, DD/MM/YYYY dates, accented names, an empty last line)
+// through the sources entry README shows: valid at the first try.
+func TestBrazilianExcelCSV(t *testing.T) {
+	manifest, file := readmeSources(t)
+	csv := "Código;Nome;E-mail;Telefone;Nascimento;Participa;Nível\r\n" +
+		"2001;João Conceição;joao@example.com;+55 11 99876-5432;12/04/1988;Sim;1\r\n" +
+		"2002;Márcia Ângela Müller;marcia@example.com;;03/11/1975;Não;2\r\n" +
+		";;;;;;\r\n" +
+		"2003;Çarla Ñúñez;carla@example.com;5511998765432;01/02/2001;sim;\r\n" +
+		"\r\n"
+	cp1252, err := charmap.Windows1252.NewEncoder().String(csv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runLoadCases(t, []loadCase{{
+		name:  "README's sources entry",
+		files: map[string]string{"clientes.yaml": manifest, file: cp1252},
+		paths: []string{"clientes.yaml"},
+		customers: []*engine.Customer{
+			cust("2001", file+":2:1", bq, "name", "João Conceição", "email", "joao@example.com", "phone", "+55 11 99876-5432",
+				"bonifiq.birthday", "1988-04-12", "bonifiq.enrolled", true, "bonifiq.enabled", true, "bonifiq.tier.id", 1),
+			cust("2002", file+":3:1", bq, "name", "Márcia Ângela Müller", "email", "marcia@example.com",
+				"bonifiq.birthday", "1975-11-03", "bonifiq.enrolled", false, "bonifiq.enabled", true, "bonifiq.tier.id", 2),
+			cust("2003", file+":5:1", bq, "name", "Çarla Ñúñez", "email", "carla@example.com", "phone", "5511998765432",
+				"bonifiq.birthday", "2001-02-01", "bonifiq.enrolled", true, "bonifiq.enabled", true),
+		},
+	}})
 }
