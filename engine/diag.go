@@ -6,21 +6,30 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // Pos is a position in a manifest. Line and Col count from 1; a zero Line
 // means the position is the whole file.
+//
+// In a workbook (.xlsx), Sheet names the worksheet, Line is the row and Col
+// the column (1 is A), and the position renders as the spreadsheet names
+// the cell: clientes.xlsx: Plan1!C5.
 type Pos struct {
-	File string
-	Line int32
-	Col  int32
+	File  string
+	Line  int32
+	Col   int32
+	Sheet string
 }
 
-// String renders p as FILE:LINE:COL, FILE:LINE or FILE.
+// String renders p as FILE:LINE:COL, FILE:LINE or FILE, or in a workbook as
+// FILE: SHEET!CELL, FILE: SHEET row N or FILE: SHEET.
 func (p Pos) String() string {
 	switch {
 	case p.File == "":
 		return ""
+	case p.Sheet != "":
+		return p.sheetString()
 	case p.Line == 0:
 		return p.File
 	case p.Col == 0:
@@ -29,10 +38,14 @@ func (p Pos) String() string {
 	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
 }
 
-// FileLine renders p as FILE:LINE, the form plans use to point at a customer.
+// FileLine renders p as FILE:LINE, the form plans use to point at a customer;
+// in a workbook, as FILE: SHEET!CELL.
 func (p Pos) FileLine() string {
 	if p.File == "" {
 		return ""
+	}
+	if p.Sheet != "" {
+		return p.sheetString()
 	}
 	if p.Line == 0 {
 		return p.File
@@ -40,6 +53,51 @@ func (p Pos) FileLine() string {
 	var buf [24]byte
 	n := strconv.AppendInt(buf[:0], int64(p.Line), 10)
 	return p.File + ":" + string(n) // one allocation: the concatenation
+}
+
+// sheetString renders a workbook position.
+func (p Pos) sheetString() string {
+	sheet := quoteSheet(p.Sheet)
+	switch {
+	case p.Line == 0:
+		return p.File + ": " + sheet
+	case p.Col == 0:
+		return fmt.Sprintf("%s: %s row %d", p.File, sheet, p.Line)
+	}
+	return p.File + ": " + sheet + "!" + columnName(int(p.Col)) + strconv.Itoa(int(p.Line))
+}
+
+// quoteSheet quotes a sheet name as a spreadsheet formula does when it holds
+// anything but letters, digits, _ and ., or starts with a digit:
+// 'Clientes 2024'!C5.
+func quoteSheet(name string) string {
+	plain := true
+	for i, r := range name {
+		if !(r == '_' || r == '.' || unicode.IsLetter(r) || (i > 0 && unicode.IsDigit(r))) {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return name
+	}
+	return "'" + strings.ReplaceAll(name, "'", "''") + "'"
+}
+
+// columnName returns a spreadsheet column's letters: 1 is A, 27 is AA.
+func columnName(col int) string {
+	if col < 1 {
+		return "?"
+	}
+	var b [8]byte
+	i := len(b)
+	for col > 0 && i > 0 {
+		col--
+		i--
+		b[i] = byte('A' + col%26)
+		col /= 26
+	}
+	return string(b[i:])
 }
 
 // Severity says whether a diagnostic stops the command.
@@ -132,6 +190,7 @@ func (ds Diagnostics) Sort(fileOrder []string) {
 		}
 		return cmp.Or(
 			strings.Compare(a.Pos.File, b.Pos.File),
+			strings.Compare(a.Pos.Sheet, b.Pos.Sheet),
 			cmp.Compare(a.Pos.Line, b.Pos.Line),
 			cmp.Compare(a.Pos.Col, b.Pos.Col),
 			cmp.Compare(a.Severity, b.Severity),

@@ -108,12 +108,11 @@ func startSandbox(t *testing.T, opts sandbox.Options) (*sandbox.Sandbox, string)
 // by address.
 func reportRows(t *testing.T, path string) map[string][]string {
 	t.Helper()
-	f, err := os.Open(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	recs, err := csv.NewReader(f).ReadAll()
+	recs, err := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(data, []byte("\ufeff")))).ReadAll()
 	if err != nil {
 		t.Fatalf("report %s: %v", path, err)
 	}

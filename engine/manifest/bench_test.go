@@ -8,9 +8,16 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"strconv"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
+	"github.com/xuri/excelize/v2"
+
+	"github.com/reconcile-dev/reconcile/engine"
 	"github.com/reconcile-dev/reconcile/providers/registry"
 )
 
@@ -135,4 +142,130 @@ func BenchmarkLoadYAML(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/customer")
+}
+
+// writeBenchXLSX writes the customers of writeBenchCSV to a workbook, with
+// excelize's stream writer: numbers stored as numbers (the id, the tier),
+// booleans as booleans, text as inline strings.
+func writeBenchXLSX(tb testing.TB, path string, n int) {
+	tb.Helper()
+	f := excelize.NewFile()
+	defer f.Close()
+	sw, err := f.NewStreamWriter("Sheet1")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	header := []any{"id", "name", "email", "phone", "bonifiq.enrolled", "bonifiq.tier.id", "tomticket.language"}
+	if err := sw.SetRow("A1", header); err != nil {
+		tb.Fatal(err)
+	}
+	langs := [...]string{"pt-BR", "en-US", "es_ES"}
+	row := make([]any, len(header))
+	for i := range n {
+		id := 100000 + i
+		ids := strconv.Itoa(id)
+		row[0], row[1], row[2] = id, "Customer "+ids, "customer"+ids+"@example.com"
+		row[3] = fmt.Sprintf("+55 11 9%04d-%04d", i/10000%10000, i%10000)
+		row[4], row[5], row[6] = i%3 != 0, 1+i%4, langs[i%3]
+		cell, _ := excelize.CoordinatesToCellName(1, i+2)
+		if err := sw.SetRow(cell, row); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := sw.Flush(); err != nil {
+		tb.Fatal(err)
+	}
+	if err := f.SaveAs(path); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// peakHeap samples the heap in use while it runs, and returns the highest
+// sample: the peak memory of a load, which the live heap after it does not
+// show (buffers, the shared strings being built, garbage not yet
+// collected).
+func peakHeap(fn func()) uint64 {
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	var peak uint64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(2 * time.Millisecond)
+		defer t.Stop()
+		for {
+			metrics.Read(sample)
+			peak = max(peak, sample[0].Value.Uint64())
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	})
+	fn()
+	close(done)
+	wg.Wait()
+	return peak
+}
+
+// cpuTime returns the CPU time the process has used, in every thread: on a
+// shared machine it varies less than the elapsed time, and it counts the
+// goroutines that read a workbook beside the caller.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkLoadXLSX loads the customers of BenchmarkLoadCSV from a workbook
+// (sub-benchmark xlsx) and from the same rows as CSV (csv), for the ratio.
+// It reports ns/row, the CPU time per row (cpu-ns/row, every goroutine
+// counted), the live heap of the loaded customers and the peak heap of a
+// load. The million-row workbook takes a minute to write: it runs
+// only with RECONCILE_BENCH_1M=1.
+func BenchmarkLoadXLSX(b *testing.B) {
+	for _, n := range []int{100_000, 1_000_000} {
+		for _, kind := range []string{"csv", "xlsx"} {
+			b.Run(fmt.Sprintf("rows=%d/%s", n, kind), func(b *testing.B) {
+				if n > 100_000 && os.Getenv("RECONCILE_BENCH_1M") == "" {
+					b.Skip("set RECONCILE_BENCH_1M=1 to write and load a million-row workbook")
+				}
+				path := filepath.Join(b.TempDir(), "customers."+kind)
+				if kind == "csv" {
+					writeBenchCSV(b, path, n)
+				} else {
+					writeBenchXLSX(b, path, n)
+				}
+				var live, peak uint64
+				var cpu time.Duration
+				b.ReportAllocs()
+				b.ResetTimer()
+				for range b.N {
+					var d *engine.Desired
+					var diags engine.Diagnostics
+					runtime.GC()
+					before := cpuTime()
+					p := peakHeap(func() { d, diags = Load(registry.Default(), []string{path}) })
+					cpu += cpuTime() - before
+					if len(diags) > 0 || len(d.Customers) != n {
+						b.Fatalf("%d customers, diagnostics: %v", len(d.Customers), diags)
+					}
+					b.StopTimer()
+					peak = max(peak, p)
+					runtime.GC()
+					var ms runtime.MemStats
+					runtime.ReadMemStats(&ms)
+					live = max(live, ms.HeapAlloc)
+					runtime.KeepAlive(d)
+					b.StartTimer()
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/row")
+				b.ReportMetric(float64(live)/(1<<20), "live-MB")
+				b.ReportMetric(float64(peak)/(1<<20), "peak-MB")
+				b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N)/float64(n), "cpu-ns/row")
+			})
+		}
+	}
 }

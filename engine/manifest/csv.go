@@ -15,7 +15,7 @@ import (
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
-	"golang.org/x/text/encoding/charmap"
+	"golang.org/x/text/encoding"
 	"golang.org/x/text/transform"
 
 	"github.com/reconcile-dev/reconcile/engine"
@@ -27,13 +27,16 @@ type table struct {
 	file string  // Pos.File
 	src  *source // nil for a CSV named as a manifest
 	r    *csv.Reader
-	// checkUTF8 is set unless the file is decoded from windows-1252, which
-	// cannot fail.
+	// xl is set instead of r for a worksheet.
+	xl *xlsxTable
+	// checkUTF8 is set unless the file is decoded from another encoding,
+	// whose decoder makes valid UTF-8.
 	checkUTF8 bool
 
 	header     []string // trimmed
 	headerLine int
 	idCol      int
+	idSlot     slot
 	// slots are the keys a row can set, sorted by path, so that a row's
 	// fields come out sorted with no sort per row.
 	slots []slot
@@ -66,6 +69,8 @@ type slot struct {
 	bit    uint64 // the Managed bit of the key's provider, 0 for shared keys
 	def    engine.Value
 	hasDef bool
+	// dateFmt reads the dates of a column whose dates are not YYYY-MM-DD.
+	dateFmt *dateFormat
 }
 
 const bufSize = 1 << 20
@@ -88,21 +93,33 @@ func (l *loader) readCSV(path string, src *source) {
 		size = fi.Size()
 	}
 	br := bufio.NewReaderSize(f, bufSize)
+	t := &table{l: l, file: path, src: src, checkUTF8: true}
+	var enc encoding.Encoding
+	if src != nil {
+		enc = src.enc
+	}
 	bom, _ := br.Peek(3)
 	switch {
+	case isUTF16(enc):
 	case bytes.HasPrefix(bom, []byte("\xef\xbb\xbf")):
 		br.Discard(3)
+		if enc != nil {
+			l.add(engine.Warning, engine.Pos{File: path}, "starts with a UTF-8 byte order mark, but is read as "+src.encoding,
+				"if the file is UTF-8, drop encoding: "+src.encoding+" from "+src.label+" in "+src.manifest)
+		}
 	case bytes.HasPrefix(bom, []byte("\xff\xfe")) || bytes.HasPrefix(bom, []byte("\xfe\xff")):
-		l.add(engine.Error, engine.Pos{File: path}, "UTF-16 is not supported", "save the file as UTF-8 (CSV UTF-8 in Excel)")
+		hint := "save the file as UTF-8 (CSV UTF-8 in Excel), or read it through a manifest's sources entry with encoding: UTF-16"
+		if src != nil {
+			hint = "add encoding: UTF-16 to " + src.label + " in " + src.manifest
+		}
+		l.add(engine.Error, engine.Pos{File: path}, "UTF-16 is not supported without encoding: UTF-16", hint)
 		return
 	}
-	t := &table{l: l, file: path, src: src, checkUTF8: true}
-	if src != nil && src.encoding == encodingWindows1252 {
-		if bytes.HasPrefix(bom, []byte("\xef\xbb\xbf")) {
-			l.add(engine.Warning, engine.Pos{File: path}, "starts with a UTF-8 byte order mark, but is read as windows-1252",
-				"if the file is UTF-8, drop encoding: windows-1252 from "+src.label+" in "+src.manifest)
+	if enc != nil {
+		br = bufio.NewReaderSize(transform.NewReader(br, enc.NewDecoder()), bufSize)
+		if b, _ := br.Peek(3); bytes.HasPrefix(b, []byte("\xef\xbb\xbf")) {
+			br.Discard(3) // the byte order mark of UTF-16LE or UTF-16BE, which keep it
 		}
-		br = bufio.NewReaderSize(transform.NewReader(br, charmap.Windows1252.NewDecoder()), bufSize)
 		t.checkUTF8 = false
 	}
 	if head, _ := br.Peek(64 << 10); bytes.IndexByte(head, 0) >= 0 {
@@ -203,6 +220,9 @@ func (t *table) setColumns(hpos []engine.Pos) bool {
 	if t.src == nil || t.src.columnsNode == nil {
 		for i, h := range t.header {
 			if h == "" {
+				if t.xl != nil {
+					continue // reported with its cells, once merged headings are known
+				}
 				l.errorf(hpos[i], "name the column with a manifest key, such as email, or remove it", "column %d: empty header", i+1)
 				continue
 			}
@@ -226,7 +246,7 @@ func (t *table) setColumns(hpos []engine.Pos) bool {
 			}
 		}
 		if t.idCol < 0 {
-			l.add(engine.Error, engine.Pos{File: t.file, Line: int32(t.headerLine)}, "missing id column",
+			l.add(engine.Error, t.linePos(t.headerLine), "missing id column",
 				"every row needs the customer's id: add an id column")
 		}
 	} else {
@@ -256,7 +276,7 @@ func (t *table) setColumns(hpos []engine.Pos) bool {
 				t.idCol = i
 				continue
 			}
-			slots = append(slots, slot{col: i, key: c.key, path: c.path, label: c.heading, bit: l.sc.providerBit(c.key)})
+			slots = append(slots, slot{col: i, key: c.key, path: c.path, label: c.heading, bit: l.sc.providerBit(c.key), dateFmt: c.dateFormat})
 		}
 		var ignored []string
 		for i, h := range t.header {
@@ -265,7 +285,7 @@ func (t *table) setColumns(hpos []engine.Pos) bool {
 			}
 		}
 		if len(ignored) > 0 {
-			l.add(engine.Note, engine.Pos{File: t.file, Line: int32(t.headerLine)}, "ignored columns: "+strings.Join(ignored, ", "),
+			l.add(engine.Note, t.linePos(t.headerLine), "ignored columns: "+strings.Join(ignored, ", "),
 				"map them in "+src.label+".columns of "+src.manifest+" to load them")
 		}
 		if !idMapped {
@@ -289,6 +309,10 @@ func (t *table) setColumns(hpos []engine.Pos) bool {
 		return false
 	}
 	slices.SortFunc(slots, func(a, b slot) int { return cmp.Compare(a.path, b.path) })
+	for i := range slots {
+		slots[i].dateFmt = t.dateFormatFor(&slots[i], slots[i].dateFmt)
+	}
+	t.idSlot = slot{col: t.idCol, key: engine.IDKey, path: engine.IDKey.Path, label: t.header[t.idCol]}
 	t.slots = slots
 	t.cells = make([]string, len(slots))
 	t.colOf = make(map[string]int, len(slots)+1)
@@ -309,7 +333,7 @@ func (t *table) setColumns(hpos []engine.Pos) bool {
 		if t.src != nil {
 			hint = "map a column to a key of a provider, such as " + l.sc.examples[0] + ", or give one in " + t.src.label + ".defaults"
 		}
-		l.add(engine.Warning, engine.Pos{File: t.file, Line: int32(t.headerLine)}, "no column belongs to a provider: no row is managed in any provider", hint)
+		l.add(engine.Warning, t.linePos(t.headerLine), "no column belongs to a provider: no row is managed in any provider", hint)
 	}
 	return true
 }
@@ -343,7 +367,7 @@ func (t *table) row() {
 	case "~":
 		l.add(engine.Error, c.Pos, t.header[t.idCol]+": "+nullProblem.msg, "every row needs the customer's id")
 	default:
-		if _, p := value(engine.IDKey, id); !p.ok() {
+		if _, p := t.cellValue(&t.idSlot, id); !p.ok() {
 			l.add(engine.Error, c.Pos, t.header[t.idCol]+": "+p.msg, p.detail)
 		} else {
 			idOK = true
@@ -374,7 +398,7 @@ func (t *table) row() {
 			}
 		} else {
 			var p problem
-			if v, p = value(s.key, cell); !p.ok() {
+			if v, p = t.cellValue(s, cell); !p.ok() {
 				t.cellError(s, p)
 				continue
 			}
@@ -452,11 +476,42 @@ func (t *table) invalidUTF8(line int) {
 // counts characters: csv.Reader counts bytes, so the widths of the cells
 // before i on the same line are added up again.
 func (t *table) cellPos(i int) engine.Pos {
+	if t.xl != nil {
+		return engine.Pos{File: t.file, Sheet: t.xl.sheet, Line: t.xl.rows.row, Col: int32(i + 1)}
+	}
 	line, col := t.r.FieldPos(i)
 	if col > 1 {
 		col = t.charCol(i, line)
 	}
 	return engine.Pos{File: t.file, Line: int32(line), Col: int32(col)}
+}
+
+// linePos returns the position of a line, or of a worksheet's row.
+func (t *table) linePos(line int) engine.Pos {
+	p := engine.Pos{File: t.file, Line: int32(line)}
+	if t.xl != nil {
+		p.Sheet = t.xl.sheet
+	}
+	return p
+}
+
+// cellValue converts the cell of slot s, not empty and not ~, to its key's
+// value: by what a worksheet's cell stores, by the slot's date format, or
+// as text.
+func (t *table) cellValue(s *slot, cell string) (engine.Value, problem) {
+	if t.xl != nil {
+		if kind := t.xl.kinds[s.col]; kind != kText {
+			return typedValue(s.key, kind, cell)
+		}
+	}
+	if s.dateFmt != nil {
+		return dateValue(s.key, cell, s.dateFmt)
+	}
+	v, p := value(s.key, cell)
+	if !p.ok() && isDateKey(s.key) {
+		p = localDateProblem(cell, p, t.dateWhere())
+	}
+	return v, p
 }
 
 func (t *table) charCol(i, line int) int {

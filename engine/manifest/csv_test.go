@@ -98,7 +98,7 @@ func TestLoadCSV(t *testing.T) {
 		{
 			name:  "UTF-16",
 			files: map[string]string{"a.csv": "\xff\xfei\x00d\x00"},
-			want:  []string{"a.csv: UTF-16 is not supported (save the file as UTF-8 (CSV UTF-8 in Excel))"},
+			want:  []string{"a.csv: UTF-16 is not supported without encoding: UTF-16 (save the file as UTF-8 (CSV UTF-8 in Excel), or read it through a manifest's sources entry with encoding: UTF-16)"},
 		},
 	})
 }
@@ -188,7 +188,7 @@ func TestLoadSources(t *testing.T) {
   - file: s.csv
   - columns: {a: id}
   - file: t.csv
-    encoding: latin1
+    encoding: utf-9
   - file: n.csv
     columns: {Name: name}
   - file: ""
@@ -213,7 +213,7 @@ func TestLoadSources(t *testing.T) {
 				`a.yaml:12:11: sources[1].file: nowhere.csv: no such file or directory`,
 				`a.yaml:14:11: sources[2].file: s.csv is named twice (first at a.yaml:2:11) (read each file through one sources entry)`,
 				`a.yaml:15:5: sources[3]: missing file (name the spreadsheet, relative to this manifest: file: export/customers.csv)`,
-				`a.yaml:17:15: sources[4].encoding: unknown encoding "latin1" (use utf-8, or windows-1252 for Excel exports)`,
+				`a.yaml:17:15: sources[4].encoding: unknown encoding "utf-9" (did you mean "utf-8"?)`,
 				`a.yaml:19:14: sources[5].columns: no column maps to id (map the column that holds the customer's id, such as "Código": id)`,
 				`a.yaml:20:11: sources[6].file: needs a file name`,
 				`a.yaml:21:11: sources[7].file: needs a file name`,

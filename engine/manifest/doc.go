@@ -1,6 +1,7 @@
 // Package manifest loads and validates the manifests that declare the
-// desired customers (SPEC section 2): YAML files, canonical CSV files, and
-// the spreadsheets that a YAML manifest's sources entry maps.
+// desired customers (SPEC section 2): YAML files, canonical CSV files and
+// workbooks (.xlsx), and the spreadsheets that a YAML manifest's sources
+// entry maps.
 //
 // Load returns every customer it could read and every problem it found, in
 // every file, as positioned engine.Diagnostics: nothing stops at the first
@@ -48,6 +49,25 @@
 //     default) belongs to a provider gets that warning once, at its header.
 //   - invisiblecollector.country is required in every record managed in
 //     invisiblecollector, since every call to it carries the country.
+//   - In a workbook, the headings are the first row that is not empty (a
+//     sheet may start lower), and the cells are read by what they store
+//     (see xlsxbook.go). A sources entry's sheet counts positions from 1 in
+//     the workbook's order, hidden sheets included. A date cell has no time
+//     zone: it is read as UTC, as a date_format's times are.
+//   - In a workbook, a column with no heading is not an error until one of
+//     its cells holds a value: with canonical headings that is an error, with
+//     a sources entry's columns a note, and under a heading merged across
+//     columns a warning (only the merge's first column is read).
+//   - Without a date_format only YYYY-MM-DD (and RFC 3339 for times) is a
+//     date: 12/04/1988 is an error whose hint names the date_format to
+//     declare, even when the day cannot be the month (25/04/1988), since a
+//     column read cell by cell could mix both orders. With a date_format,
+//     every text date must follow it, YYYY-MM-DD included.
+//   - An encoding is any name the IANA registry gives one that x/text
+//     decodes, plus Windows code pages as cpNNNN. A CSV with a UTF-16 byte
+//     order mark is read only with encoding: UTF-16, as before: Excel writes
+//     UTF-16 only as tab-separated "Unicode text", not as CSV, so such a
+//     file is more likely a mistake than a manifest.
 //
 // Loading a canonical CSV of a million rows allocates nothing per row beyond
 // the one string encoding/csv makes of each row: customers and their fields

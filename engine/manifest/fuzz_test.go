@@ -68,6 +68,7 @@ var wholeFile = []string{
 	"UTF-16 is not supported",
 	"cannot read",
 	"no such file or directory",
+	"not an .xlsx workbook",
 }
 
 // loadBounded runs Load on paths and fails the test if it takes longer

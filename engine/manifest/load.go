@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -39,7 +40,7 @@ func Load(reg *engine.Registry, paths []string) (*engine.Desired, engine.Diagnos
 	for _, in := range l.withoutSources(inputs) {
 		l.desired.Files = append(l.desired.Files, in.path)
 		if in.csv {
-			l.readCSV(in.path, nil)
+			l.readTable(in.path, nil)
 			continue
 		}
 		in.yaml.load()
@@ -48,7 +49,7 @@ func Load(reg *engine.Registry, paths []string) (*engine.Desired, engine.Diagnos
 				continue
 			}
 			l.desired.Files = append(l.desired.Files, src.path)
-			l.readCSV(src.path, src)
+			l.readTable(src.path, src)
 		}
 	}
 	l.diags.Sort(l.desired.Files)
@@ -85,7 +86,7 @@ type loader struct {
 type input struct {
 	path    string // as the user named it, joined with the file name
 	abs     string // cleaned absolute path
-	csv     bool
+	csv     bool   // a table: a CSV file or a workbook
 	fromDir bool
 	yaml    *yamlFile
 }
@@ -129,7 +130,7 @@ func (l *loader) expand(paths []string) []*input {
 			continue
 		}
 		if !fi.IsDir() {
-			out = append(out, &input{path: p, abs: absPath(p), csv: isCSV(p)})
+			out = append(out, &input{path: p, abs: absPath(p), csv: isTable(p)})
 			continue
 		}
 		entries, err := os.ReadDir(p)
@@ -138,9 +139,10 @@ func (l *loader) expand(paths []string) []*input {
 			continue
 		}
 		n := len(out)
+		var skipped []string
 		for _, e := range entries {
 			name := e.Name()
-			if strings.HasPrefix(name, ".") || !isManifestName(name) {
+			if strings.HasPrefix(name, ".") {
 				continue
 			}
 			path := filepath.Join(p, name)
@@ -149,10 +151,22 @@ func (l *loader) expand(paths []string) []*input {
 					continue
 				}
 			}
-			out = append(out, &input{path: path, abs: absPath(path), csv: isCSV(name), fromDir: true})
+			if !isManifestName(name) {
+				skipped = append(skipped, strconv.Quote(name))
+				continue
+			}
+			if strings.HasPrefix(name, "~$") {
+				skipped = append(skipped, strconv.Quote(name)+" (a spreadsheet's lock file: the workbook is open)")
+				continue
+			}
+			out = append(out, &input{path: path, abs: absPath(path), csv: isTable(name), fromDir: true})
+		}
+		if len(skipped) > 0 {
+			l.add(engine.Note, engine.Pos{File: p}, "skipped files that are not manifests: "+strings.Join(skipped, ", "),
+				"a directory contributes its *.yaml, *.yml, *.csv and *.xlsx files; name another file with -f, or save .xls workbooks as .xlsx")
 		}
 		if len(out) == n {
-			l.errorf(engine.Pos{File: p}, "put customers in *.yaml, *.yml or *.csv files there, or name the files with -f", "no manifests in this directory")
+			l.errorf(engine.Pos{File: p}, "put customers in *.yaml, *.yml, *.csv or *.xlsx files there, or name the files with -f", "no manifests in this directory")
 		}
 	}
 	return out
@@ -212,7 +226,7 @@ func isCSV(name string) bool { return strings.EqualFold(filepath.Ext(name), ".cs
 
 func isManifestName(name string) bool {
 	switch strings.ToLower(filepath.Ext(name)) {
-	case ".yaml", ".yml", ".csv":
+	case ".yaml", ".yml", ".csv", ".xlsx":
 		return true
 	}
 	return false

@@ -149,6 +149,7 @@ func TestLoadFiles(t *testing.T) {
 			},
 			paths:  []string{"m"},
 			loaded: []string{"m/a.csv", "m/b.yaml", "m/c.yml"},
+			want:   []string{`m: note: skipped files that are not manifests: "notes.txt" (a directory contributes its *.yaml, *.yml, *.csv and *.xlsx files; name another file with -f, or save .xls workbooks as .xlsx)`},
 			customers: []*engine.Customer{
 				cust("1", "m/a.csv:2:1", bq, "bonifiq.enrolled", true),
 				cust("2", "m/b.yaml:2:9", bq),
@@ -165,7 +166,10 @@ func TestLoadFiles(t *testing.T) {
 			name:  "empty directory",
 			files: map[string]string{"m/x.txt": ""},
 			paths: []string{"m"},
-			want:  []string{"m: no manifests in this directory (put customers in *.yaml, *.yml or *.csv files there, or name the files with -f)"},
+			want: []string{
+				"m: no manifests in this directory (put customers in *.yaml, *.yml, *.csv or *.xlsx files there, or name the files with -f)",
+				`m: note: skipped files that are not manifests: "x.txt" (a directory contributes its *.yaml, *.yml, *.csv and *.xlsx files; name another file with -f, or save .xls workbooks as .xlsx)`,
+			},
 		},
 		{
 			name: "empty files",

@@ -17,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
+	"golang.org/x/text/encoding"
 
 	"github.com/reconcile-dev/reconcile/engine"
 )
@@ -51,7 +52,16 @@ type source struct {
 	// a mapping in error does not make its column "ignored" too.
 	headings []string
 	defaults []sourceDefault
-	encoding string
+	// encoding is the encoding's name as written, "" for UTF-8; enc
+	// decodes it, nil for UTF-8.
+	encoding     string
+	enc          encoding.Encoding
+	encodingNode *yaml.Node
+	// dateFormat reads the dates of the file's date columns, nil when
+	// they are YYYY-MM-DD.
+	dateFormat *dateFormat
+	// sheetNode is the sheet of a workbook to read, nil for the first.
+	sheetNode *yaml.Node
 	// skip says the file cannot be read as asked (no file, named twice,
 	// unknown encoding).
 	skip bool
@@ -63,6 +73,8 @@ type sourceColumn struct {
 	key     *engine.Key
 	path    string
 	node    *yaml.Node // the heading, in the manifest
+	// dateFormat overrides the source's for this column.
+	dateFormat *dateFormat
 }
 
 // sourceDefault is the value of a key for the rows whose cell is empty.
@@ -71,11 +83,6 @@ type sourceDefault struct {
 	path string
 	val  engine.Value
 }
-
-const (
-	encodingUTF8        = "utf-8"
-	encodingWindows1252 = "windows-1252"
-)
 
 // parseYAML reads a YAML manifest and its top level, and registers its
 // sources. It never returns nil: a file with errors loads nothing.
@@ -656,7 +663,7 @@ func (r *yamlRecord) unmanagedHint() (string, bool) {
 }
 
 // sourceKeys lists the keys of a sources entry.
-var sourceKeys = []string{"file", "columns", "defaults", "encoding"}
+var sourceKeys = []string{"file", "sheet", "columns", "defaults", "encoding", "date_format"}
 
 // parseSources reads the sources list and registers each file.
 func (f *yamlFile) parseSources(n *yaml.Node) {
@@ -675,7 +682,7 @@ func (f *yamlFile) parseSources(n *yaml.Node) {
 			f.errorf(item, "write - file: export/customers.csv", "%s: must be a mapping, not a %s", label, kindName(item))
 			continue
 		}
-		src := &source{manifest: f.path, label: label, encoding: encodingUTF8}
+		src := &source{manifest: f.path, label: label}
 		hasFile := false
 		for _, p := range f.pairs(item, label, true) {
 			keyLabel := join(label, p.key.Value)
@@ -700,17 +707,11 @@ func (f *yamlFile) parseSources(n *yaml.Node) {
 			case "defaults":
 				f.parseDefaults(src, p.val, keyLabel)
 			case "encoding":
-				if text, ok := f.scalar(p.val, keyLabel, "an encoding", "leave the key out to read UTF-8"); ok {
-					if text != encodingUTF8 && text != encodingWindows1252 {
-						hint := didYouMean(text, []string{encodingUTF8, encodingWindows1252})
-						if hint == "" {
-							hint = "use utf-8, or windows-1252 for Excel exports"
-						}
-						f.errorf(p.val, hint, "%s: unknown encoding %q", keyLabel, text)
-						src.skip = true
-					}
-					src.encoding = text
-				}
+				f.setEncoding(src, p.val, keyLabel)
+			case "date_format":
+				src.dateFormat = f.parseDateFormatNode(p.val, keyLabel)
+			case "sheet":
+				f.setSheet(src, p.val, keyLabel)
 			default:
 				f.errorf(p.key, didYouMean(p.key.Value, sourceKeys), "%s: unknown key", keyLabel)
 			}
@@ -721,6 +722,7 @@ func (f *yamlFile) parseSources(n *yaml.Node) {
 			}
 			continue
 		}
+		f.checkSourceKind(src)
 		if first := f.l.sources[src.abs]; first != nil {
 			f.errorf(src.fileNode, "read each file through one sources entry", "%s.file: %s is named twice (first at %s)",
 				label, src.path, first.manifestPos())
@@ -752,24 +754,33 @@ func (f *yamlFile) parseColumns(src *source, n *yaml.Node, label string) {
 		heading := p.key.Value
 		src.headings = append(src.headings, strings.TrimSpace(heading))
 		colLabel := fmt.Sprintf("%s[%q]", label, heading)
-		text, ok := f.scalar(p.val, colLabel, "a manifest key", "leave the column out to ignore it")
+		val, df := p.val, (*dateFormat)(nil)
+		if val.Kind == yaml.MappingNode {
+			if val, df = f.columnSpec(val, colLabel); val == nil {
+				continue
+			}
+		}
+		text, ok := f.scalar(val, colLabel, "a manifest key", "leave the column out to ignore it")
 		if !ok {
 			continue
 		}
 		k := f.l.sc.reg.LookupKey(text)
 		if k == nil {
-			f.errorf(p.val, f.l.sc.keyPathHint(text), "%s: unknown key %q", colLabel, text)
+			f.errorf(val, f.l.sc.keyPathHint(text), "%s: unknown key %q", colLabel, text)
 			continue
+		}
+		if df != nil && !isDateKey(k) {
+			f.errorf(val, "date_format reads the dates of bonifiq.birthday and bonifiq.signup_date", "%s: %s is not a date", colLabel, text)
 		}
 		path := k.Path
 		if k.Prefix {
 			path = f.l.intern(text)
 		}
 		if i := findColumn(src.columns, path); i >= 0 {
-			f.errorf(p.val, "map each key from one column", "%s: %s is already mapped from %q", colLabel, path, src.columns[i].heading)
+			f.errorf(val, "map each key from one column", "%s: %s is already mapped from %q", colLabel, path, src.columns[i].heading)
 			continue
 		}
-		src.columns = append(src.columns, sourceColumn{heading: strings.TrimSpace(heading), key: k, path: path, node: p.key})
+		src.columns = append(src.columns, sourceColumn{heading: strings.TrimSpace(heading), key: k, path: path, node: p.key, dateFormat: df})
 	}
 }
 

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"encoding/csv"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/gocarina/gocsv"
+	"github.com/xuri/excelize/v2"
+
+	"github.com/reconcile-dev/reconcile/engine"
+	"github.com/reconcile-dev/reconcile/engine/manifest"
+)
+
+// reportRow is one row of -report FILE.csv.
+type reportRow struct {
+	Address    string `csv:"address"`
+	Action     string `csv:"action"`
+	Status     string `csv:"status"`
+	HTTPStatus string `csv:"http_status"`
+	Message    string `csv:"message"`
+	Source     string `csv:"source"`
+}
+
+// reportHeader is the report's header row, as reportRow's tags name it.
+var reportHeader = []string{"address", "action", "status", "http_status", "message", "source"}
+
+// writeReport writes one row per change, ready to fix in a spreadsheet and
+// re-run. A path ending in .xlsx gets a workbook. Otherwise the CSV is what
+// Excel opens in columns, with accents intact, in the locale the manifests
+// came from: UTF-8 with a byte order mark, CRLF line ends, and the
+// delimiter of the CSV manifests it reports on (manifest.Comma: ';' where
+// they used ';', ',' otherwise). The file appears whole or not at all.
+func writeReport(path string, res *engine.Result, redact func(string) string) error {
+	rows := make([]reportRow, 0, len(res.Items))
+	var files []string
+	for _, it := range res.Items {
+		r := reportRow{Address: it.Change.Address, Action: string(it.Change.Action), Status: string(it.Status), Message: redact(it.Message), Source: it.Change.Source}
+		if it.HTTPStatus != 0 {
+			r.HTTPStatus = fmt.Sprint(it.HTTPStatus)
+		}
+		rows = append(rows, r)
+		if d := it.Change.Desired; d != nil && d.Source.File != "" && (len(files) == 0 || files[len(files)-1] != d.Source.File) {
+			files = append(files, d.Source.File)
+		}
+	}
+	tmp := path + ".tmp"
+	var err error
+	if strings.EqualFold(filepath.Ext(path), ".xlsx") {
+		err = writeReportXLSX(tmp, rows)
+	} else {
+		err = writeReportCSV(tmp, rows, manifest.Comma(files))
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// writeReportCSV writes the rows as CSV with delimiter comma.
+func writeReportCSV(path string, rows []reportRow, comma rune) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString("\ufeff"); err != nil {
+		f.Close()
+		return err
+	}
+	w := csv.NewWriter(f)
+	w.Comma, w.UseCRLF = comma, true
+	if err := gocsv.MarshalCSV(&rows, gocsv.NewSafeCSVWriter(w)); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// writeReportXLSX writes the rows as a workbook: one sheet, the header in
+// bold and frozen, HTTP statuses as numbers.
+func writeReportXLSX(path string, rows []reportRow) error {
+	f := excelize.NewFile()
+	defer f.Close()
+	const sheet = "report"
+	if err := f.SetSheetName("Sheet1", sheet); err != nil {
+		return err
+	}
+	sw, err := f.NewStreamWriter(sheet)
+	if err != nil {
+		return err
+	}
+	bold, err := f.NewStyle(&excelize.Style{Font: &excelize.Font{Bold: true}})
+	if err != nil {
+		return err
+	}
+	for i, width := range []float64{28, 10, 14, 11, 70, 36} {
+		if err := sw.SetColWidth(i+1, i+1, width); err != nil {
+			return err
+		}
+	}
+	if err := sw.SetPanes(&excelize.Panes{Freeze: true, YSplit: 1, TopLeftCell: "A2", ActivePane: "bottomLeft"}); err != nil {
+		return err
+	}
+	header := make([]any, len(reportHeader))
+	for i, h := range reportHeader {
+		header[i] = excelize.Cell{StyleID: bold, Value: h}
+	}
+	if err := sw.SetRow("A1", header); err != nil {
+		return err
+	}
+	cells := make([]any, len(reportHeader))
+	for i, r := range rows {
+		var status any
+		if r.HTTPStatus != "" {
+			var n int
+			if _, err := fmt.Sscan(r.HTTPStatus, &n); err == nil {
+				status = n
+			}
+		}
+		cells[0], cells[1], cells[2], cells[3], cells[4], cells[5] = r.Address, r.Action, r.Status, status, r.Message, r.Source
+		ref, err := excelize.CoordinatesToCellName(1, i+2)
+		if err != nil {
+			return err
+		}
+		if err := sw.SetRow(ref, cells); err != nil {
+			return err
+		}
+	}
+	if err := sw.Flush(); err != nil {
+		return err
+	}
+	out, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Write(out); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
