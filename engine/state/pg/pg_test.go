@@ -16,6 +16,7 @@ import (
 	"github.com/reconcile-dev/reconcile/engine"
 	"github.com/reconcile-dev/reconcile/engine/state"
 	"github.com/reconcile-dev/reconcile/engine/state/backendtest"
+	"github.com/reconcile-dev/reconcile/providers/registry"
 )
 
 // testURL returns the database the tests use, RECONCILE_TEST_PG (.ci/run
@@ -38,7 +39,7 @@ func freshWorkspace(t testing.TB) string {
 
 func openTest(t testing.TB, url, ws string) *Backend {
 	t.Helper()
-	b, err := Open(url, ws)
+	b, err := Open(url, ws, registry.Default().Names()...)
 	if err != nil {
 		t.Fatal(err)
 	}
