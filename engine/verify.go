@@ -72,7 +72,9 @@ func (a *applier) verify(ctx context.Context, pr *providerRun, ch *Change, call 
 		for _, id := range out.IDs {
 			ids = ids.Set(id.Name, id.Value)
 		}
-		err := a.guarded(ctx, pr, ch.Address, "verify", func(ctx context.Context) error {
+		// Not guarded: the write was made, so its check is read even after
+		// another change stopped the service.
+		err := a.retry(ctx, pr, ch.Address, "verify", func(ctx context.Context) error {
 			var err error
 			held, err = pr.prov.Read(ctx, ch.Desired, ids)
 			return err

@@ -112,6 +112,12 @@ func (r *Runner) Apply(ctx context.Context, req ApplyRequest) (*ApplyResult, err
 	}
 	out := &ApplyResult{Plan: p}
 
+	// The estimate counts the reads that verify writes, as this apply will.
+	canary := req.Canary
+	if canary < 0 {
+		canary = engine.DefaultCanary
+	}
+	p.Verify = &engine.Verification{Canary: canary, All: req.VerifyAll}
 	if h.ShowPlan != nil {
 		if err := h.ShowPlan(p, len(st.Resources)); err != nil {
 			return out, err
