@@ -31,6 +31,13 @@ func value(k *engine.Key, text string) (engine.Value, problem) {
 		if p := checkLen(k, text); !p.ok() {
 			return engine.Value{}, p
 		}
+		if k == engine.IDKey && (text == "." || text == "..") {
+			// The id is a path segment of the services' URLs
+			// (/Customer/{id}/changestatus): "." and ".." would address
+			// something else through any path-normalising proxy.
+			return engine.Value{}, problem{fmt.Sprintf("%q cannot be an id: it is a path segment of the services' URLs", text),
+				"use the customer's id in your own store"}
+		}
 		switch k.Path {
 		case "id", "phone", "document":
 			if looksScientific(text) {

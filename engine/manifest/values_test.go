@@ -1,6 +1,8 @@
 package manifest
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -165,5 +167,25 @@ func TestCountries(t *testing.T) {
 func TestNested(t *testing.T) {
 	if got, want := nested("bonifiq.tier.id"), "bonifiq: {tier: {id: ...}}"; got != want {
 		t.Errorf("nested = %q, want %q", got, want)
+	}
+}
+
+// TestDotIDsAreRefused: "." and ".." would become path segments
+// (POST /v1/pvt/Customer/../changestatus); validate refuses them, with the
+// position, in YAML and CSV alike.
+func TestDotIDsAreRefused(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "a.yaml"), []byte("customers:\n  - id: \"..\"\n    name: X\n    bonifiq: {}\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "b.csv"), []byte("id,name,bonifiq.enrolled\n.,Y,true\n"), 0o600)
+	_, diags := Load(registry.Default(), []string{filepath.Join(dir, "a.yaml"), filepath.Join(dir, "b.csv")})
+	var got []string
+	for _, d := range diags {
+		got = append(got, d.String())
+	}
+	all := strings.Join(got, "\n")
+	for _, want := range []string{`a.yaml:2:9: customers[0].id: ".." cannot be an id`, `b.csv:2:1: id: "." cannot be an id`} {
+		if !strings.Contains(all, want) {
+			t.Errorf("want %q in:\n%s", want, all)
+		}
 	}
 }
