@@ -143,7 +143,8 @@ func TestMalformedInputs(t *testing.T) {
 				repeat(w, 'x', hundredMB-8)
 			}),
 			command: "validate",
-			want:    fmt.Sprintf("{FILE}:1:9: %s...[%d bytes]...%s: unknown column", strings.Repeat("x", 266), hundredMB-8-266-(133-len(": unknown column")), strings.Repeat("x", 133-len(": unknown column"))),
+			// Bounded: the reader stops at 1 MiB of one row (issue 12).
+			want: "{FILE}:1: row longer than 1 MiB: not read (a cell holds far more than a customer's data: check the export (an unclosed quote swallows the rows after it))",
 		},
 		{
 			file: big("cell_100mb.csv", func(w *bufio.Writer) {
@@ -152,7 +153,7 @@ func TestMalformedInputs(t *testing.T) {
 				w.WriteString(",true\n")
 			}),
 			command: "validate",
-			want:    fmt.Sprintf("{FILE}:2:6: name: too long: %d characters (at most 250)", hundredMB),
+			want:    "{FILE}:2: row longer than 1 MiB: not read (a cell holds far more than a customer's data: check the export (an unclosed quote swallows the rows after it))",
 		},
 		{
 			file: big("cell_10mb.yaml", func(w *bufio.Writer) {

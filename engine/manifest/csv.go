@@ -8,9 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -78,7 +76,7 @@ const bufSize = 1 << 20
 // readCSV reads a CSV manifest with canonical headers, or, when src is not
 // nil, a sources file with the headings src maps.
 func (l *loader) readCSV(path string, src *source) {
-	f, err := os.Open(path)
+	f, _, err := openRegular(path)
 	if err != nil {
 		if src != nil {
 			l.add(engine.Error, src.manifestPos(), src.label+".file: "+path+": "+pathError(err), "")
@@ -132,8 +130,9 @@ func (l *loader) readCSV(path string, src *source) {
 			"not a CSV file: binary data (NUL bytes)", "export the spreadsheet as CSV UTF-8")
 		return
 	}
-	r := csv.NewReader(br)
-	r.Comma = detectComma(br)
+	comma := detectComma(br)
+	r := csv.NewReader(&boundedRecords{r: br})
+	r.Comma = comma
 	r.ReuseRecord = true
 	r.FieldsPerRecord = -1
 	t.r = r
@@ -234,7 +233,9 @@ func (t *table) setColumns(hpos []engine.Pos) bool {
 			k := l.sc.reg.LookupKey(h)
 			switch {
 			case k == nil:
-				l.errorf(hpos[i], l.sc.keyPathHint(h), "%s: unknown column", h)
+				// Quoted only in part: a file that is not a manifest (a
+				// symlink to some secret) must not be echoed.
+				l.errorf(hpos[i], l.sc.keyPathHint(h), "%s: unknown column", echo(h, false))
 			case k == engine.IDKey:
 				t.idCol = i
 			default:
@@ -281,7 +282,7 @@ func (t *table) setColumns(hpos []engine.Pos) bool {
 		var ignored []string
 		for i, h := range t.header {
 			if !used[i] && h != "" && !slices.Contains(src.headings, h) {
-				ignored = append(ignored, strconv.Quote(h))
+				ignored = append(ignored, echo(h, true))
 			}
 		}
 		if len(ignored) > 0 {
@@ -447,6 +448,12 @@ func (t *table) unmanagedHint() (string, bool) {
 // go on.
 func (t *table) readError(err error) bool {
 	var pe *csv.ParseError
+	var long *errRecordTooLong
+	if errors.As(err, &long) {
+		t.l.add(engine.Error, engine.Pos{File: t.file, Line: int32(long.line)}, fmt.Sprintf("row longer than %d MiB: not read", MaxRecordBytes>>20),
+			"a cell holds far more than a customer's data: check the export (an unclosed quote swallows the rows after it)")
+		return false
+	}
 	if !errors.As(err, &pe) {
 		t.l.add(engine.Error, engine.Pos{File: t.file}, "cannot read: "+err.Error(), "")
 		return false

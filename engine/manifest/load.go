@@ -151,6 +151,10 @@ func (l *loader) expand(paths []string) []*input {
 					continue
 				}
 			}
+			if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+				skipped = append(skipped, strconv.Quote(name)+" (not a regular file)")
+				continue
+			}
 			if !isManifestName(name) {
 				skipped = append(skipped, strconv.Quote(name))
 				continue

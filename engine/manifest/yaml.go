@@ -8,7 +8,6 @@ import (
 	"math"
 	"net"
 	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -88,7 +87,7 @@ type sourceDefault struct {
 // sources. It never returns nil: a file with errors loads nothing.
 func (l *loader) parseYAML(path, abs string) *yamlFile {
 	f := &yamlFile{l: l, path: path, abs: abs}
-	data, err := os.ReadFile(path)
+	data, err := readYAMLFile(path)
 	if err != nil {
 		l.add(engine.Error, engine.Pos{File: path}, pathError(err), "")
 		return f
