@@ -1,6 +1,7 @@
 package state
 
 import (
+	"context"
 	"errors"
 	"io/fs"
 	"os"
@@ -202,6 +203,11 @@ func TestSaveTemporaryNamesAreTheOnesLockRemoves(t *testing.T) {
 			seen = append(seen, name)
 		}
 	}
+	for _, c := range ffs.calls {
+		if strings.HasPrefix(c, "remove ") && strings.Contains(c, ".tmp-") {
+			t.Errorf("a successful save called %s: its temporary files were renamed into place", c)
+		}
+	}
 	stale := tempNames("reconcile.state.json")
 	if len(seen) != 2 || !stale.MatchString(seen[0]) || !stale.MatchString(seen[1]) || seen[0] == seen[1] {
 		t.Errorf("temporary files %v; want two, for the backup and the state, matching %s", seen, stale)
@@ -275,8 +281,11 @@ func TestSaveChecksAFileItDidNotWriteInFull(t *testing.T) {
 	if err := f.Save(t.Context(), s); err != nil {
 		t.Fatal(err)
 	}
+	if err := f.Save(t.Context(), s); err != nil {
+		t.Fatal(err)
+	}
 	if n := ffs.count("seek", "reconcile.state.json"); n != 0 {
-		t.Errorf("Save read back the file it had just written (%d seeks)", n)
+		t.Errorf("Save read back a file this File had just read or written (%d seeks)", n)
 	}
 	// Another writer leaves a good header and a bad body.
 	bad := strings.Replace(string(before), `"serial":2`, `"serial":3`, 1)
@@ -329,4 +338,45 @@ func TestFollowLinksGivesUpOnFailures(t *testing.T) {
 			t.Errorf("realPath = %s then %s; want %s/s.json both times", first, got, dir)
 		}
 	})
+}
+
+// TestSaveAfterALoadFoundItCorruptReadsItAgain: a Load that fails forgets
+// the file it read before, so a file corrupted in place (same inode, size
+// and time) is read in full by the next Save and refused.
+func TestSaveAfterALoadFoundItCorruptReadsItAgain(t *testing.T) {
+	path, before, s := savedTwice(t)
+	f := NewFile(path)
+	if _, err := f.Load(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := os.Stat(path)
+	i := strings.Index(string(before), "\n") + 2
+	bad := []byte(string(before[:i]) + "#" + string(before[i+1:])) // same size
+	fh, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fh.WriteAt(bad, 0)
+	fh.Close()
+	os.Chtimes(path, fi.ModTime(), fi.ModTime())
+	if _, err := f.Load(t.Context()); !errors.Is(err, engine.ErrStateCorrupt) {
+		t.Fatalf("Load = %v, want corrupt", err)
+	}
+	if err := f.Save(t.Context(), s); !errors.Is(err, engine.ErrStateCorrupt) {
+		t.Fatalf("Save = %v; want a refusal", err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != string(bad) {
+		t.Errorf("the corrupt file was replaced")
+	}
+}
+
+// TestSaveOverAFileItDidNotReadFinishesWhenCancelled: the full check of a
+// file this File never read runs even with a cancelled context.
+func TestSaveOverAFileItDidNotReadFinishesWhenCancelled(t *testing.T) {
+	path, _, s := savedTwice(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := NewFile(path).Save(ctx, s); err != nil {
+		t.Fatalf("Save with a cancelled context = %v; want it to finish", err)
+	}
 }

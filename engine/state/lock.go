@@ -271,16 +271,22 @@ func holder(path string) engine.LockInfo {
 	}
 }
 
+// currentUser and hostname are the operating system's; tests swap them.
+var (
+	currentUser = user.Current
+	hostname    = os.Hostname
+)
+
 // who returns user@host for LockInfo.
 func who() string {
 	name := os.Getenv("USER")
-	if u, err := user.Current(); err == nil && u.Username != "" {
+	if u, err := currentUser(); err == nil && u.Username != "" {
 		name = u.Username
 	}
 	if name == "" {
 		name = fmt.Sprintf("uid %d", os.Getuid())
 	}
-	host, err := os.Hostname()
+	host, err := hostname()
 	if err != nil || host == "" {
 		host = "unknown-host"
 	}

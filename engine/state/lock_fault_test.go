@@ -3,6 +3,7 @@ package state
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -305,4 +306,47 @@ func TestLockRecordsTheHolder(t *testing.T) {
 			t.Errorf("info %+v", info)
 		}
 	})
+}
+
+// TestWhoFallsBack: without a user name the uid is named, and without a
+// host name "unknown-host".
+func TestWhoFallsBack(t *testing.T) {
+	oldUser, oldHost := currentUser, hostname
+	t.Cleanup(func() { currentUser, hostname = oldUser, oldHost })
+	currentUser = func() (*user.User, error) { return nil, errInjected }
+	hostname = func() (string, error) { return "", errInjected }
+	t.Setenv("USER", "")
+	if got, want := who(), fmt.Sprintf("uid %d@unknown-host", os.Getuid()); got != want {
+		t.Errorf("who() = %q, want %q", got, want)
+	}
+	t.Setenv("USER", "ana")
+	currentUser = func() (*user.User, error) { return &user.User{}, nil }
+	hostname = func() (string, error) { return "", nil }
+	if got, want := who(), "ana@unknown-host"; got != want {
+		t.Errorf("who() = %q, want %q", got, want)
+	}
+}
+
+// TestLockWithARelativePath: a state named relative to the working
+// directory records its absolute path, and its stale temporary files are
+// found in the working directory.
+func TestLockWithARelativePath(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	stale := ".s.json.tmp-0123456789abcdef"
+	if err := os.WriteFile(stale, []byte("partial"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := NewFile("s.json")
+	l, err := f.Lock(t.Context(), "apply", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Unlock()
+	if info := lockInfoOf(t, f); info.Path != filepath.Join(dir, "s.json") {
+		t.Errorf("info.Path = %q, want %q", info.Path, filepath.Join(dir, "s.json"))
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("stale %s not removed: %v", stale, err)
+	}
 }

@@ -243,6 +243,7 @@ func TestLockRefusesALockFileThatIsNotARegularFile(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			ffs := withFaults(t)
 			l, err := NewFile(path).Lock(t.Context(), "apply", 0)
 			if err == nil {
 				l.Unlock()
@@ -250,6 +251,7 @@ func TestLockRefusesALockFileThatIsNotARegularFile(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), path+".lock") {
 				t.Errorf("Lock = %v; want a refusal naming %s.lock", err, path)
 			}
+			ffs.assertAllClosed(t)
 		})
 	}
 }
