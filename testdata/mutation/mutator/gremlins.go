@@ -78,7 +78,8 @@ func runGremlins(ctx context.Context, bin, root, pkg, shared string, workers int
 	}
 	defer os.RemoveAll(tmp)
 	out := filepath.Join(tmp, "result.json")
-	args := []string{"unleash", "--workers", itoa(workers), "-o", out, "-E", "/"} // no subpackage
+	// A generous timeout: on a shared machine a slow run is not a kill.
+	args := []string{"unleash", "--workers", itoa(workers), "--timeout-coefficient", "10", "-o", out, "-E", "/"} // no subpackage
 	if only != nil {
 		ents, err := os.ReadDir(filepath.Join(root, pkg))
 		if err != nil {
