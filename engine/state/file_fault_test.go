@@ -380,3 +380,33 @@ func TestSaveOverAFileItDidNotReadFinishesWhenCancelled(t *testing.T) {
 		t.Fatalf("Save with a cancelled context = %v; want it to finish", err)
 	}
 }
+
+// TestSaveRefusesAnEmptyOrHeaderlessFile: an empty file, or one whose
+// first line is too long to be a header, is not replaced, and the refusal
+// says what Load would say about it.
+func TestSaveRefusesAnEmptyOrHeaderlessFile(t *testing.T) {
+	for name, content := range map[string]string{
+		"empty":           "",
+		"long first line": strings.Repeat("x", maxHeaderBytes+1),
+		"binary":          strings.Repeat("\x00\x01", maxHeaderBytes),
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "reconcile.state.json")
+			if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, lerr := NewFile(path).Load(t.Context())
+			if lerr == nil {
+				t.Fatal("Load succeeded")
+			}
+			s := &engine.State{Lineage: testLineage, Resources: map[string]*engine.Entry{}}
+			err := NewFile(path).Save(t.Context(), s)
+			if !errors.Is(err, engine.ErrStateCorrupt) || !strings.Contains(err.Error(), "refusing to replace") || !strings.HasSuffix(err.Error(), lerr.Error()) {
+				t.Errorf("Save = %v; want a refusal ending in Load's %q", err, lerr)
+			}
+			if b, _ := os.ReadFile(path); string(b) != content {
+				t.Errorf("the file was replaced")
+			}
+		})
+	}
+}
