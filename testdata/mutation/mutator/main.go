@@ -179,11 +179,16 @@ func (r *runner) gremlins(ctx context.Context, shared string, workers int, only 
 	if err != nil {
 		return nil, err
 	}
-	if r.withCLI { // gremlins ran the package's tests only: try its survivors against the CLI's
-		for _, m := range ms {
-			if m.status == statusSurvived && m.start >= 0 {
-				m.status = r.try(ctx, m, true)
-			}
+	for _, m := range ms {
+		switch {
+		case m.start < 0:
+		case m.status == statusNotCovered:
+			// gremlins' coverage leaves out constants (100 * time.Millisecond),
+			// which tests do reach: run them here.
+			m.status = r.try(ctx, m, false)
+		case m.status == statusSurvived && r.withCLI:
+			// gremlins ran the package's tests only: try the CLI's.
+			m.status = r.try(ctx, m, true)
 		}
 	}
 	return ms, nil
