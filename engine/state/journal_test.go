@@ -283,3 +283,25 @@ func TestLoadOfAMissingStateTakesTheJournalsLineage(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayReadsRecordsLongerThanAScannerLine: a record past bufio's
+// default 64 KiB line (a long note in a field) is folded in, not refused.
+func TestReplayReadsRecordsLongerThanAScannerLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "reconcile.state.json")
+	_, s, j := openJournal(t, path)
+	long := rec("tomticket/1", strings.Repeat("x", 100<<10))
+	if err := j.Record(long); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s.ApplyRecord(long)
+	got, err := NewFile(path).Load(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(s, got); diff != "" {
+		t.Errorf("Load (-want +got):\n%s", diff)
+	}
+}

@@ -215,7 +215,7 @@ func TestForceUnlockFailures(t *testing.T) {
 		fault *fault
 		want  string
 	}{
-		{"reading the info", staleJSON, &fault{op: "open", name: "*.lock"}, "force-unlock: injected fault"},
+		{"reading the info", staleJSON, &fault{op: "open", name: "*.lock", times: 1}, "force-unlock: injected fault"},
 		{"opening to lock", staleJSON, &fault{op: "open", name: "*.lock", skip: 1}, "force-unlock: injected fault"},
 		{"locking", staleJSON, &fault{op: "flock", name: "*.lock"}, "force-unlock: injected fault"},
 		{"clearing", staleJSON, &fault{op: "truncate", name: "*.lock"}, "force-unlock: injected fault"},
