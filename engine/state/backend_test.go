@@ -24,11 +24,10 @@ func TestBackendContract(t *testing.T) {
 			l := u.(*fileLock)
 			l.mu.Lock()
 			defer l.mu.Unlock()
-			if err := l.fl.Unlock(); err != nil {
+			if err := l.fh.Close(); err != nil {
 				t.Fatal(err)
 			}
-			l.info.Close()
-			l.fl, l.info = nil, nil
+			l.fh = nil
 		},
 		Corrupt: func(t *testing.T, open func() engine.Backend) string {
 			path := open().String()

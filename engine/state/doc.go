@@ -49,7 +49,13 @@
 // renamed into place, so FILE.backup too is always whole), renames the new
 // file over FILE and syncs the directory. A crash at any moment leaves
 // FILE either the previous state or the new one, never a mix; at worst a
-// temporary file remains beside it.
+// temporary file (.FILE.tmp-<random>) remains beside it, which the next
+// holder of the lock removes.
+//
+// A state path that is a symbolic link is followed, once, to the file it
+// leads to (which the first save creates if it does not exist yet): that
+// file is the one locked, saved, journaled and backed up, and the link
+// stays a link, so a state reached by two names is still locked once.
 //
 // Save never replaces a file that is not a readable state, nor one that
 // holds another lineage (someone swapped the file) or a higher serial than
@@ -70,9 +76,11 @@
 // engine.LockInfo there as JSON, for the message a second user sees. The OS
 // releases the lock when the holding process ends, however it ends, so a
 // kill -9 leaves at most stale info, which the next Lock overwrites and
-// ForceUnlock clears; a live holder's lock cannot be forced.
+// ForceUnlock clears; a live holder's lock cannot be forced. FILE.lock is
+// opened without following symbolic links, and one that is not a regular
+// file is refused, so a link planted there never has its target truncated.
 //
-// The package builds on Unix systems only: renameio, which makes the
-// atomic replace, has no Windows support (and Windows locks are mandatory,
-// so the info could not be written through a second handle anyway).
+// Every operating-system call goes through a small seam (fsys), which the
+// tests replace to make each one fail in turn. The package builds on Unix
+// systems with flock(2) and O_NOFOLLOW (Linux, macOS, the BSDs).
 package state

@@ -10,11 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
-
-	"github.com/google/renameio/v2"
-	"github.com/google/uuid"
 
 	"github.com/reconcile-dev/reconcile/engine"
 )
@@ -26,6 +22,9 @@ type File struct {
 	// services lists the services the state may hold (none: any).
 	services []string
 
+	resolve sync.Once
+	real    string // path with its symbolic links followed; see realPath
+
 	mu sync.Mutex
 	// known is the file as this File last read or wrote it, nil when it
 	// has not or the file was missing or unreadable. Save checks a file it
@@ -34,13 +33,56 @@ type File struct {
 }
 
 // NewFile returns the backend for the state file at path. Nothing is read
-// or created until a method is called.
-// known lists the services whose addresses it may hold (none: any
-// well-formed name).
+// or created until a method is called. When path is a symbolic link, the
+// state is kept in the file it leads to (see realPath). known lists the
+// services whose addresses it may hold (none: any well-formed name).
 func NewFile(path string, known ...string) *File { return &File{path: path, services: known} }
 
-// String returns the file's path.
+// String returns the file's path, as given to NewFile.
 func (f *File) String() string { return f.path }
+
+// maxLinks is how many symbolic links realPath follows before giving up,
+// as Linux does.
+const maxLinks = 40
+
+// realPath returns the file the state is kept in: the path given to
+// NewFile, or, when that is a symbolic link, the file it leads to, even if
+// that does not exist yet (the first save creates it there). The lock, the
+// journal, the backup and the temporary files are kept beside it, so that
+// the state is locked once whichever name it is reached by, and a save
+// keeps the link. The path is resolved once, on first use, so that all the
+// operations of one File act on the same file.
+func (f *File) realPath() string {
+	f.resolve.Do(func() { f.real = followLinks(f.path) })
+	return f.real
+}
+
+// followLinks follows the symbolic links path names. A loop, or a link that
+// cannot be read, leaves path as given, for the operation on it to report.
+func followLinks(path string) string {
+	p := path
+	for range maxLinks {
+		fi, err := fsys.Lstat(p)
+		if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+			return p
+		}
+		target, err := fsys.Readlink(p)
+		if err != nil {
+			return path
+		}
+		if !filepath.IsAbs(target) {
+			// Relative to the link's directory as the kernel sees it: a
+			// target with .. leaves the directory a linked folder leads to.
+			dir, err := fsys.EvalSymlinks(filepath.Dir(p))
+			if err != nil {
+				return path
+			}
+			target = filepath.Join(dir, target)
+		}
+		p = target
+	}
+	return path
+}
 
 // Load reads the state. A missing file is an empty state with a fresh
 // lineage and serial 0, and creates nothing. A file that cannot be read as
@@ -57,7 +99,7 @@ func (f *File) Load(ctx context.Context) (*engine.State, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := f.replayJournal(s); err != nil {
+	if err := f.replayJournal(s); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -66,7 +108,8 @@ func (f *File) Load(ctx context.Context) (*engine.State, error) {
 // load reads the state file, without the journal.
 func (f *File) load(ctx context.Context) (*engine.State, error) {
 	f.known = nil
-	fh, err := os.Open(f.path)
+	path := f.realPath()
+	fh, err := fsys.OpenFile(path, os.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		s := engine.NewState()
 		// A first apply that never saved may have left a journal: it
@@ -85,9 +128,9 @@ func (f *File) load(ctx context.Context) (*engine.State, error) {
 		return nil, fmt.Errorf("reading state: %w", err)
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("reading state %s: not a regular file", f.path)
+		return nil, fmt.Errorf("reading state %s: not a regular file", path)
 	}
-	s, err := read(ctx, fh, f.path, fi.Size(), f.services)
+	s, err := read(ctx, fh, path, fi.Size(), f.services)
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +141,7 @@ func (f *File) load(ctx context.Context) (*engine.State, error) {
 // journalLineage returns the lineage in the header of FILE.journal, if
 // there is a readable one.
 func (f *File) journalLineage() (string, bool) {
-	fh, err := os.Open(f.journalPath())
+	fh, err := fsys.OpenFile(f.journalPath(), os.O_RDONLY, 0)
 	if err != nil {
 		return "", false
 	}
@@ -118,8 +161,8 @@ func readPrefix(r io.Reader, n int64) []byte {
 }
 
 // Save replaces the file with s, after incrementing s.Serial; the caller
-// holds the lock. It writes a temporary file in the same directory (mode
-// 0600), syncs it, keeps the current file as FILE.backup, renames the new
+// holds the lock. It writes a temporary file in the same directory
+// (.FILE.tmp-<random>, mode 0600; see tempMarker), syncs it, keeps the current file as FILE.backup, renames the new
 // file over FILE and syncs the directory: at every moment FILE is either
 // the previous state or the new one, whole.
 //
@@ -139,25 +182,25 @@ func readPrefix(r io.Reader, n int64) []byte {
 // Save finishes once started even if ctx is cancelled: a state write cut
 // short by Ctrl-C would lose the record of what was applied.
 func (f *File) Save(ctx context.Context, s *engine.State) error {
+	path := f.realPath()
 	if s == nil {
-		return fmt.Errorf("saving state %s: no state", f.path)
+		return fmt.Errorf("saving state %s: no state", path)
 	}
 	if !validLineage(s.Lineage) {
-		return fmt.Errorf("saving state %s: lineage %q is not a UUID", f.path, s.Lineage)
+		return fmt.Errorf("saving state %s: lineage %q is not a UUID", path, s.Lineage)
 	}
 	ctx = context.WithoutCancel(ctx)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.checkReplace(ctx, s); err != nil {
+	if err := f.checkReplace(ctx, path, s); err != nil {
 		return err
 	}
 
-	dir := filepath.Dir(f.path)
-	pf, err := renameio.NewPendingFile(f.path, renameio.WithTempDir(dir), renameio.WithStaticPermissions(0o600))
+	tmp, err := createTemp(path)
 	if err != nil {
-		return fmt.Errorf("saving state: %w", err)
+		return fmt.Errorf("saving state %s: %w", path, err)
 	}
-	defer pf.Cleanup()
+	defer tmp.cleanup()
 	old := s.Serial
 	s.Serial++
 	replaced := false
@@ -166,36 +209,36 @@ func (f *File) Save(ctx context.Context, s *engine.State) error {
 			s.Serial = old
 		}
 	}()
-	if err := Write(pf, s, f.services...); err != nil {
-		return fmt.Errorf("saving state %s: %w", f.path, err)
+	if err := Write(tmp, s, f.services...); err != nil {
+		return fmt.Errorf("saving state %s: %w", path, err)
 	}
-	fi, err := pf.Stat()
+	fi, err := tmp.Stat()
 	if err != nil {
-		return fmt.Errorf("saving state %s: %w", f.path, err)
+		return fmt.Errorf("saving state %s: %w", path, err)
 	}
-	if err := f.backup(); err != nil {
-		return fmt.Errorf("saving state %s: keeping the previous version as %s: %w", f.path, f.path+".backup", err)
+	if err := backup(path); err != nil {
+		return fmt.Errorf("saving state %s: keeping the previous version as %s: %w", path, path+".backup", err)
 	}
-	if err := pf.CloseAtomicallyReplace(); err != nil {
-		return fmt.Errorf("saving state %s: %w", f.path, err)
+	if err := tmp.replace(path); err != nil {
+		return fmt.Errorf("saving state %s: %w", path, err)
 	}
 	replaced = true
 	f.known = fi
-	if err := syncDir(dir); err != nil {
-		return fmt.Errorf("saving state %s: the new state is in place, but syncing its directory failed, so a power failure could undo it: %w", f.path, err)
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return fmt.Errorf("saving state %s: the new state is in place, but syncing its directory failed, so a power failure could undo it: %w", path, err)
 	}
 	// The saved state includes the journal's records (Load folded them, or
 	// the command that recorded them applied them to s as well).
 	if err := f.discardJournal(); err != nil {
-		return fmt.Errorf("saving state %s: the new state is in place, but removing the journal it includes failed: %w", f.path, err)
+		return fmt.Errorf("saving state %s: the new state is in place, but removing the journal it includes failed: %w", path, err)
 	}
 	return nil
 }
 
-// checkReplace refuses to let s replace a file that is not a readable
-// state, holds another lineage, or holds a higher serial than s.
-func (f *File) checkReplace(ctx context.Context, s *engine.State) error {
-	fh, err := os.Open(f.path)
+// checkReplace refuses to let s replace the file at path if it is not a
+// readable state, holds another lineage, or holds a higher serial than s.
+func (f *File) checkReplace(ctx context.Context, path string, s *engine.State) error {
+	fh, err := fsys.OpenFile(path, os.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -208,12 +251,12 @@ func (f *File) checkReplace(ctx context.Context, s *engine.State) error {
 		return fmt.Errorf("saving state: %w", err)
 	}
 	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("saving state %s: not a regular file", f.path)
+		return fmt.Errorf("saving state %s: not a regular file", path)
 	}
 	unreadable := func(err error) error {
-		return fmt.Errorf("refusing to replace %s, which is not a readable state; move it away or restore it from %s.backup: %w", f.path, f.path, err)
+		return fmt.Errorf("refusing to replace %s, which is not a readable state; move it away or restore it from %s.backup: %w", path, path, err)
 	}
-	br := &blockReader{r: fh, name: f.path}
+	br := &blockReader{r: fh, name: path}
 	first, err := br.header()
 	var ce *CorruptError
 	if errors.As(err, &ce) {
@@ -223,13 +266,13 @@ func (f *File) checkReplace(ctx context.Context, s *engine.State) error {
 	}
 	h, lerr := parseHeader(first, br.peek())
 	if lerr != nil {
-		return unreadable(&CorruptError{Path: f.path, Line: 1, Col: lerr.col, Msg: lerr.msg})
+		return unreadable(&CorruptError{Path: path, Line: 1, Col: lerr.col, Msg: lerr.msg})
 	}
 	if h.Lineage != s.Lineage {
-		return &conflictError{fmt.Sprintf("refusing to replace %s: it holds another state (lineage %s; the state being saved has lineage %s)", f.path, h.Lineage, s.Lineage)}
+		return &conflictError{fmt.Sprintf("refusing to replace %s: it holds another state (lineage %s; the state being saved has lineage %s)", path, h.Lineage, s.Lineage)}
 	}
 	if h.Serial > s.Serial {
-		return &conflictError{fmt.Sprintf("refusing to replace %s: it was written since this state was read (serial %d there, %d here); run the command again", f.path, h.Serial, s.Serial)}
+		return &conflictError{fmt.Sprintf("refusing to replace %s: it was written since this state was read (serial %d there, %d here); run the command again", path, h.Serial, s.Serial)}
 	}
 	if f.known != nil && os.SameFile(f.known, fi) && f.known.Size() == fi.Size() && f.known.ModTime().Equal(fi.ModTime()) {
 		return nil
@@ -237,7 +280,7 @@ func (f *File) checkReplace(ctx context.Context, s *engine.State) error {
 	if _, err := fh.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("saving state: %w", err)
 	}
-	if _, err := read(ctx, fh, f.path, fi.Size(), f.services); errors.As(err, &ce) {
+	if _, err := read(ctx, fh, path, fi.Size(), f.services); errors.As(err, &ce) {
 		return unreadable(err)
 	} else if err != nil {
 		return fmt.Errorf("saving state: %w", err)
@@ -245,24 +288,24 @@ func (f *File) checkReplace(ctx context.Context, s *engine.State) error {
 	return nil
 }
 
-// backup makes the current file FILE.backup, atomically: a hard link to it
+// backup makes the file at path FILE.backup, atomically: a hard link to it
 // under a temporary name renamed over FILE.backup, or a copy where the file
-// system has no hard links. A missing FILE leaves FILE.backup alone.
-func (f *File) backup() error {
-	dst := f.path + ".backup"
-	tmp := filepath.Join(filepath.Dir(f.path), "."+filepath.Base(dst)+"."+uuid.NewString())
-	err := os.Link(f.path, tmp)
+// system has no hard links. A missing file leaves FILE.backup alone.
+func backup(path string) error {
+	dst := path + ".backup"
+	tmp := tempName(dst)
+	err := fsys.Link(path, tmp)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		if _, serr := os.Lstat(f.path); errors.Is(serr, fs.ErrNotExist) {
+		if _, serr := fsys.Lstat(path); errors.Is(serr, fs.ErrNotExist) {
 			return nil
 		}
 		return err
 	case err != nil:
-		return copyFile(f.path, dst)
+		return copyFile(path, dst)
 	}
-	if err := os.Rename(tmp, dst); err != nil {
-		os.Remove(tmp)
+	if err := fsys.Rename(tmp, dst); err != nil {
+		fsys.Remove(tmp)
 		return err
 	}
 	return nil
@@ -270,28 +313,25 @@ func (f *File) backup() error {
 
 // copyFile replaces dst with a copy of src, atomically.
 func copyFile(src, dst string) error {
-	in, err := os.Open(src)
+	in, err := fsys.OpenFile(src, os.O_RDONLY, 0)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	pf, err := renameio.NewPendingFile(dst, renameio.WithTempDir(filepath.Dir(dst)), renameio.WithStaticPermissions(0o600))
+	tmp, err := createTemp(dst)
 	if err != nil {
 		return err
 	}
-	defer pf.Cleanup()
-	if _, err := io.Copy(pf, in); err != nil {
+	defer tmp.cleanup()
+	if _, err := io.Copy(tmp, in); err != nil {
 		return err
 	}
-	return pf.CloseAtomicallyReplace()
+	return tmp.replace(dst)
 }
 
 // syncDir flushes dir's entries (the renames) to disk.
 func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil // directories cannot be opened for syncing there
-	}
-	d, err := os.Open(dir)
+	d, err := fsys.OpenFile(dir, os.O_RDONLY, 0)
 	if err != nil {
 		return err
 	}

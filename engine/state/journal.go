@@ -26,7 +26,7 @@ const JournalSyncInterval = 200 * time.Millisecond
 
 const journalVersion = "1"
 
-func (f *File) journalPath() string { return f.path + ".journal" }
+func (f *File) journalPath() string { return f.realPath() + ".journal" }
 
 type journalHeader struct {
 	JournalVersion string `json:"journal_version"`
@@ -37,35 +37,39 @@ type journalHeader struct {
 // by a crash must have been folded and saved first (Load folds it; Save
 // discards it).
 func (f *File) OpenJournal(ctx context.Context, s *engine.State) (engine.Journal, error) {
-	if _, err := os.Stat(f.journalPath()); err == nil {
-		return nil, fmt.Errorf("%s: a journal from an earlier apply is still there; save the state first", f.journalPath())
+	path := f.journalPath()
+	if _, err := fsys.Lstat(path); err == nil {
+		return nil, fmt.Errorf("%s: a journal from an earlier apply is still there; save the state first", path)
 	}
-	file, err := os.OpenFile(f.journalPath(), os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o600)
+	fh, err := fsys.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("opening the state journal: %w", err)
 	}
+	// A journal that failed to start holds no record: remove it, or it
+	// would block the next apply until a save.
+	fail := func(err error) (engine.Journal, error) {
+		fh.Close()
+		fsys.Remove(path)
+		return nil, fmt.Errorf("writing the state journal %s: %w", path, err)
+	}
 	head, _ := json.Marshal(journalHeader{journalVersion, s.Lineage})
-	if _, err := file.Write(append(head, '\n')); err != nil {
-		file.Close()
-		os.Remove(f.journalPath())
-		return nil, fmt.Errorf("writing the state journal: %w", err)
+	if _, err := fh.Write(append(head, '\n')); err != nil {
+		return fail(err)
 	}
-	if err := file.Sync(); err != nil {
-		file.Close()
-		return nil, err
+	if err := fh.Sync(); err != nil {
+		return fail(err)
 	}
-	if err := syncDir(filepath.Dir(f.path)); err != nil {
-		file.Close()
-		return nil, err
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return fail(err)
 	}
-	j := &journal{file: file, done: make(chan struct{}), stopped: make(chan struct{})}
+	j := &journal{file: fh, done: make(chan struct{}), stopped: make(chan struct{})}
 	go j.syncLoop()
 	return j, nil
 }
 
 type journal struct {
 	mu      sync.Mutex
-	file    *os.File
+	file    file
 	buf     []byte
 	dirty   bool
 	err     error
@@ -130,16 +134,16 @@ func (j *journal) Close() error {
 }
 
 // replayJournal folds the records of a journal left beside the state into
-// s. It reports whether there was one. A journal of another lineage is an
+// s, if there is one. A journal of another lineage is an
 // error; a torn last line (a write cut by a power failure) is ignored: its
 // call is sent again.
-func (f *File) replayJournal(s *engine.State) (bool, error) {
-	data, err := os.ReadFile(f.journalPath())
+func (f *File) replayJournal(s *engine.State) error {
+	data, err := readFile(f.journalPath())
 	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
+		return nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("reading the state journal: %w", err)
+		return fmt.Errorf("reading the state journal: %w", err)
 	}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 0, 64<<10), MaxLineBytes)
@@ -150,10 +154,10 @@ func (f *File) replayJournal(s *engine.State) (bool, error) {
 		if line == 1 {
 			var h journalHeader
 			if err := json.Unmarshal(b, &h); err != nil || h.JournalVersion != journalVersion {
-				return false, &CorruptError{Path: f.journalPath(), Line: 1, Msg: "not a reconcile journal of version " + journalVersion}
+				return &CorruptError{Path: f.journalPath(), Line: 1, Msg: "not a reconcile journal of version " + journalVersion}
 			}
 			if h.Lineage != s.Lineage {
-				return false, &CorruptError{Path: f.journalPath(), Line: 1, Msg: fmt.Sprintf("journal of lineage %s beside a state of lineage %s", h.Lineage, s.Lineage)}
+				return &CorruptError{Path: f.journalPath(), Line: 1, Msg: fmt.Sprintf("journal of lineage %s beside a state of lineage %s", h.Lineage, s.Lineage)}
 			}
 			continue
 		}
@@ -162,19 +166,19 @@ func (f *File) replayJournal(s *engine.State) (bool, error) {
 			if isLastLine(data, b) {
 				break // torn by a crash mid-write: that call is sent again
 			}
-			return false, &CorruptError{Path: f.journalPath(), Line: line, Msg: "unreadable record"}
+			return &CorruptError{Path: f.journalPath(), Line: line, Msg: "unreadable record"}
 		}
 		// A record the state could not hold would be folded in, then make
 		// every Save fail: refuse it here, naming the line.
 		if prov, _, ok := engine.SplitAddress(rec.Address); !ok || !f.knows(prov) {
-			return false, &CorruptError{Path: f.journalPath(), Line: line, Msg: fmt.Sprintf("record for an invalid address %q", rec.Address)}
+			return &CorruptError{Path: f.journalPath(), Line: line, Msg: fmt.Sprintf("record for an invalid address %q", rec.Address)}
 		}
 		s.ApplyRecord(rec)
 	}
 	if err := sc.Err(); err != nil {
-		return false, &CorruptError{Path: f.journalPath(), Line: line + 1, Msg: "unreadable record: " + err.Error()}
+		return &CorruptError{Path: f.journalPath(), Line: line + 1, Msg: "unreadable record: " + err.Error()}
 	}
-	return true, nil
+	return nil
 }
 
 func isLastLine(data, line []byte) bool {
@@ -184,7 +188,7 @@ func isLastLine(data, line []byte) bool {
 
 // discardJournal removes the journal once a saved state includes it.
 func (f *File) discardJournal() error {
-	err := os.Remove(f.journalPath())
+	err := fsys.Remove(f.journalPath())
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}

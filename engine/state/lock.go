@@ -12,9 +12,9 @@ import (
 	"os/user"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
-	"github.com/gofrs/flock"
 	"github.com/google/uuid"
 
 	"github.com/reconcile-dev/reconcile/engine"
@@ -28,7 +28,7 @@ const (
 )
 
 // lockPath is the file that carries the OS lock and the holder's LockInfo.
-func (f *File) lockPath() string { return f.path + ".lock" }
+func (f *File) lockPath() string { return f.realPath() + ".lock" }
 
 // Lock takes the exclusive lock for operation: an OS lock (flock) on
 // FILE.lock, which then holds the LockInfo as JSON for whoever finds it
@@ -36,6 +36,11 @@ func (f *File) lockPath() string { return f.path + ".lock" }
 // timeout has passed (0: one try); then Lock returns *engine.LockedError
 // with the holder's info. The OS releases the lock when its process ends,
 // however it ends.
+//
+// FILE.lock is opened without following symbolic links, and one that is
+// not a regular file is refused: a link planted there would otherwise have
+// its target truncated. Once the lock is held, Lock removes the temporary
+// files of saves that a kill cut short.
 func (f *File) Lock(ctx context.Context, operation string, timeout time.Duration) (engine.Unlocker, error) {
 	path := f.lockPath()
 	info := engine.LockInfo{
@@ -45,21 +50,31 @@ func (f *File) Lock(ctx context.Context, operation string, timeout time.Duration
 		PID:       os.Getpid(),
 		Path:      absPath(f.path),
 	}
-	fl := flock.New(path, flock.SetPermissions(0o600))
+	fh, err := openLockFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("locking state %s: %w", f.path, err)
+	}
+	held := false
+	defer func() {
+		if !held {
+			fh.Close() // which releases a lock taken on it
+		}
+	}()
 	start := time.Now()
 	pause := minLockRetry
 	for {
-		ok, err := fl.TryLock()
-		if err != nil {
-			return nil, fmt.Errorf("locking state %s: %w", f.path, err)
-		}
-		if ok {
-			l, err := hold(fl, path, info)
+		err := fsys.Flock(fh, syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			l, err := hold(fh, path, info)
 			if err != nil {
-				fl.Unlock()
 				return nil, fmt.Errorf("locking state %s: %w", f.path, err)
 			}
+			held = true
+			f.removeStaleTemps()
 			return l, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("locking state %s: %w", f.path, err)
 		}
 		waited := time.Since(start)
 		if waited >= timeout {
@@ -76,62 +91,91 @@ func (f *File) Lock(ctx context.Context, operation string, timeout time.Duration
 	}
 }
 
+// openLockFile opens the lock file at path for reading and writing,
+// creating it if needed, and refuses a symbolic link or anything else that
+// is not a regular file (O_NONBLOCK: opening a FIFO does not wait).
+func openLockFile(path string) (file, error) {
+	fh, err := fsys.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o600)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, fmt.Errorf("%s is a symbolic link, not a lock file: remove it (reconcile never makes one, and following it would overwrite its target)", path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	fi, err := fh.Stat()
+	if err != nil {
+		fh.Close()
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		fh.Close()
+		return nil, fmt.Errorf("%s is not a regular file (%s), not a lock file: remove it", path, fi.Mode().Type())
+	}
+	return fh, nil
+}
+
+// removeStaleTemps removes the temporary files of saves cut short by a
+// kill (see tempMarker). Only a holder of the lock saves, so while this
+// one holds it no other process is writing one. Failures are left for the
+// next Lock: they cost disk space, not correctness.
+func (f *File) removeStaleTemps() {
+	dir, base := filepath.Split(f.realPath())
+	if dir == "" {
+		dir = "."
+	}
+	stale := tempNames(base)
+	ents, _ := fsys.ReadDir(dir)
+	for _, e := range ents {
+		if stale.MatchString(e.Name()) {
+			fsys.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
 // fileLock is a held lock.
 type fileLock struct {
 	mu   sync.Mutex
-	fl   *flock.Flock // nil once released
-	info *os.File     // FILE.lock, open for writing the info
+	fh   file // FILE.lock, locked; nil once released
 	path string
 }
 
-// hold records info in the lock file fl has just locked. It writes through
-// a second descriptor, which stays open until Unlock: where locks are
-// fcntl-based, closing any descriptor of the file would release the lock.
-func hold(fl *flock.Flock, path string, info engine.LockInfo) (*fileLock, error) {
-	fh, err := os.OpenFile(path, os.O_RDWR, 0)
+// hold records info in the lock file fh, which is locked. A lock file
+// replaced (deleted by hand) between its opening and its locking is no
+// lock: another process may have locked the new one.
+func hold(fh file, path string, info engine.LockInfo) (*fileLock, error) {
+	opened, err := fh.Stat()
 	if err != nil {
 		return nil, err
 	}
-	locked, err1 := fl.Stat()
-	opened, err2 := fh.Stat()
-	if err := errors.Join(err1, err2); err != nil {
-		fh.Close()
-		return nil, err
-	}
-	if !os.SameFile(locked, opened) {
-		fh.Close()
+	named, err := fsys.Lstat(path)
+	if err != nil || !os.SameFile(opened, named) {
 		return nil, fmt.Errorf("%s was replaced while being locked (never delete it by hand; use force-unlock); try again", path)
 	}
 	info.Created = time.Now().UTC()
-	b, err := json.Marshal(info)
-	if err != nil {
-		fh.Close()
-		return nil, err
-	}
+	b, _ := json.Marshal(info) // strings, an int and a time of now: it cannot fail
 	// One write after the truncation: a reader sees no info or all of it.
 	if err := fh.Truncate(0); err != nil {
-		fh.Close()
 		return nil, err
 	}
 	if _, err := fh.WriteAt(append(b, '\n'), 0); err != nil {
-		fh.Close()
 		return nil, err
 	}
-	return &fileLock{fl: fl, info: fh, path: path}, nil
+	return &fileLock{fh: fh, path: path}, nil
 }
 
-// Unlock clears the info and releases the lock. The lock file stays: a
-// process may have it open, waiting to lock it, and removing it would let
-// that process and the next one each lock a different file. Unlocking
-// twice is harmless.
+// Unlock clears the info and releases the lock, by closing the lock file:
+// the OS lock belongs to that open file. The lock file stays: a process may
+// have it open, waiting to lock it, and removing it would let that process
+// and the next one each lock a different file. Unlocking twice is
+// harmless.
 func (l *fileLock) Unlock() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.fl == nil {
+	if l.fh == nil {
 		return nil
 	}
-	err := errors.Join(l.info.Truncate(0), l.fl.Unlock(), l.info.Close())
-	l.fl, l.info = nil, nil
+	err := errors.Join(l.fh.Truncate(0), l.fh.Close())
+	l.fh = nil
 	if err != nil {
 		return fmt.Errorf("unlocking %s: %w", l.path, err)
 	}
@@ -150,32 +194,37 @@ func (f *File) ForceUnlock(ctx context.Context, id string) error {
 		return fmt.Errorf("force-unlock: %w", err)
 	}
 	if !ok {
-		notLocked := fmt.Errorf("force-unlock: no lock with ID %s: the state %s is not locked", id, f.path)
-		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-			return notLocked
+		if _, err := fsys.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("force-unlock: no lock with ID %s: the state %s is not locked", id, f.path)
 		}
-		fl := flock.New(path, flock.SetPermissions(0o600))
-		if locked, err := fl.TryLock(); err == nil && locked {
-			fl.Unlock()
-			return notLocked
+		fh, err := openLockFile(path)
+		if err != nil {
+			return fmt.Errorf("force-unlock: %w", err)
+		}
+		defer fh.Close()
+		if fsys.Flock(fh, syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+			return fmt.Errorf("force-unlock: no lock with ID %s: the state %s is not locked", id, f.path)
 		}
 		return fmt.Errorf("force-unlock: no lock with ID %s: the state %s is locked but its holder has not recorded who it is yet; try again", id, f.path)
 	}
 	if info.ID != id {
 		return fmt.Errorf("force-unlock: no lock with ID %s (current lock: %s)", id, info)
 	}
-	fl := flock.New(path, flock.SetPermissions(0o600))
-	locked, err := fl.TryLock()
+	fh, err := openLockFile(path)
 	if err != nil {
 		return fmt.Errorf("force-unlock: %w", err)
 	}
-	if !locked {
+	defer fh.Close()
+	err = fsys.Flock(fh, syscall.LOCK_EX|syscall.LOCK_NB)
+	if errors.Is(err, syscall.EWOULDBLOCK) {
 		return fmt.Errorf("force-unlock: lock %s is held by a live process (PID %d, %s, %q): the operating system releases it as soon as that process ends, so there is nothing to force; force-unlock is for locks whose holder is gone", id, info.PID, info.Who, info.Operation)
 	}
-	defer fl.Unlock()
+	if err != nil {
+		return fmt.Errorf("force-unlock: %w", err)
+	}
 	// The holder is gone; clear what it left. Holding the OS lock, nobody
 	// can be writing the info meanwhile.
-	if err := os.Truncate(path, 0); err != nil {
+	if err := fh.Truncate(0); err != nil {
 		return fmt.Errorf("force-unlock: %w", err)
 	}
 	return nil
@@ -185,7 +234,7 @@ func (f *File) ForceUnlock(ctx context.Context, id string) error {
 // is any. Info that does not decode is returned as a LockInfo saying so.
 func readLockInfo(path string) (engine.LockInfo, bool, error) {
 	var info engine.LockInfo
-	fh, err := os.Open(path)
+	fh, err := fsys.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return info, false, nil
 	}
@@ -222,16 +271,22 @@ func holder(path string) engine.LockInfo {
 	}
 }
 
+// currentUser and hostname are the operating system's; tests swap them.
+var (
+	currentUser = user.Current
+	hostname    = os.Hostname
+)
+
 // who returns user@host for LockInfo.
 func who() string {
 	name := os.Getenv("USER")
-	if u, err := user.Current(); err == nil && u.Username != "" {
+	if u, err := currentUser(); err == nil && u.Username != "" {
 		name = u.Username
 	}
 	if name == "" {
 		name = fmt.Sprintf("uid %d", os.Getuid())
 	}
-	host, err := os.Hostname()
+	host, err := hostname()
 	if err != nil || host == "" {
 		host = "unknown-host"
 	}
