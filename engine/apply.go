@@ -21,6 +21,9 @@ const (
 	StatusWarning      Status = "warning"
 	StatusFailed       Status = "failed"
 	StatusNotAttempted Status = "not_attempted"
+	// StatusSkipped is a create of a customer the service lacks, in a
+	// service whose on_missing is skip: nothing created, nothing recorded.
+	StatusSkipped Status = "skipped"
 )
 
 // ApplyOptions shapes an apply.
@@ -106,6 +109,8 @@ type Result struct {
 	// Counts by outcome: created, updated, disabled, forgotten count
 	// changes that completed (ok or warning).
 	Created, Updated, Disabled, Forgotten, Failed, Warnings, NotAttempted int
+	// Skipped counts the creates skipped under on_missing: skip.
+	Skipped int
 	// Calls counts the calls that succeeded.
 	Calls int
 }
@@ -180,6 +185,8 @@ func Apply(ctx context.Context, p *Plan, opts ApplyOptions) (*Result, error) {
 			}
 		case StatusFailed:
 			res.Failed++
+		case StatusSkipped:
+			res.Skipped++
 		default:
 			it.Status = StatusNotAttempted
 			res.NotAttempted++
@@ -371,6 +378,11 @@ func (a *applier) runChange(ctx context.Context, pr *providerRun, it *Item) {
 		}
 		return
 	}
+	if ch.Skip {
+		// A read saw the service lacks it, and on_missing is skip.
+		it.Status, it.Message = StatusSkipped, ErrSkipped.Error()
+		return
+	}
 	var warnings []string
 	for _, call := range ch.Calls {
 		if ctx.Err() != nil || a.stopping() {
@@ -388,6 +400,10 @@ func (a *applier) runChange(ctx context.Context, pr *providerRun, it *Item) {
 				return
 			}
 			if errors.Is(err, ErrStopped) || ctx.Err() != nil {
+				return
+			}
+			if errors.Is(err, ErrSkipped) {
+				it.Status, it.Message = StatusSkipped, ErrSkipped.Error()
 				return
 			}
 			it.Status = StatusFailed

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"cmp"
+	"errors"
 	"slices"
 	"time"
 )
@@ -104,6 +105,19 @@ const (
 	OnRemoveDisable OnRemove = "disable"
 )
 
+// OnMissing is what a create does with a customer the service lacks.
+type OnMissing string
+
+// OnMissing policies.
+const (
+	OnMissingCreate OnMissing = "" // the default: "create"
+	OnMissingSkip   OnMissing = "skip"
+)
+
+// ErrSkipped is a create that found no customer in a service whose
+// on_missing is skip: nothing was created, and nothing is recorded.
+var ErrSkipped = errors.New("not in the service, and on_missing: skip: not created")
+
 // ProviderConfig is a provider's settings from the manifests' providers
 // block, with defaults filled in by Defaults.
 type ProviderConfig struct {
@@ -119,6 +133,10 @@ type ProviderConfig struct {
 	CallBudget time.Duration
 	BaseURL    string // "" = the provider's default; the environment wins
 	OnRemove   OnRemove
+	// OnMissing says what a create does with a customer the service does
+	// not have: create it (the default), or skip it (an update-only
+	// migration: the customers that exist are updated, the others listed).
+	OnMissing OnMissing
 	// Pos is where the block is declared, for error messages.
 	Pos Pos
 }

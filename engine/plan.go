@@ -23,6 +23,8 @@ type PlanOptions struct {
 	// The plan diffs the manifests against it for the fields the service
 	// reads back, and against the state for the rest.
 	Refresh map[string]ReadResult
+
+	onMissing map[string]OnMissing
 }
 
 // MakePlan diffs the desired customers against the state. Diagnostics
@@ -37,6 +39,10 @@ func MakePlan(d *Desired, s *State, opts PlanOptions) (*Plan, Diagnostics) {
 		Providers:    d.Providers,
 		Targets:      opts.Targets,
 		Refreshed:    opts.Refresh != nil,
+	}
+	opts.onMissing = map[string]OnMissing{}
+	for name, c := range d.Providers {
+		opts.onMissing[name] = c.OnMissing
 	}
 	workers := max(1, min(runtime.GOMAXPROCS(0), len(d.Customers)/10000))
 	parts := make([]planPart, workers)
@@ -61,6 +67,7 @@ func MakePlan(d *Desired, s *State, opts PlanOptions) (*Plan, Diagnostics) {
 		p.Summary.Create += pt.sum.Create
 		p.Summary.Update += pt.sum.Update
 		p.Summary.NoOp += pt.sum.NoOp
+		p.Summary.Skip += pt.sum.Skip
 		for j, u := range pt.targets.used {
 			targets.used[j] = targets.used[j] || u
 		}
@@ -125,6 +132,11 @@ func (pt *planPart) diff(reg *Registry, customers []*Customer, s *State, opts Pl
 			}
 			if ch.Action == ActionCreate {
 				pt.sum.Create++
+				if ch.Missing && opts.onMissing[prov] == OnMissingSkip {
+					// The service lacks it and must not get it: apply skips it.
+					ch.Skip = true
+					pt.sum.Skip++
+				}
 				if missing := missingForCreate(reg.Service(prov), ch.Desired); len(missing) > 0 {
 					pt.diags = append(pt.diags, Diagnostic{
 						Severity: Error, Pos: c.Pos,

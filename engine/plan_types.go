@@ -72,6 +72,9 @@ type Change struct {
 	// found the service does not have: its first request is the service's
 	// create, not an update. Saved plans keep it.
 	Missing bool `json:"-"`
+	// Skip marks a create that apply will skip: a read saw the service
+	// does not have the customer, and the service's on_missing is skip.
+	Skip bool `json:"-"`
 }
 
 // FieldChanges returns the fields that change, sorted by name; for a
@@ -104,6 +107,9 @@ type Summary struct {
 	Disable int `json:"disable"`
 	Forget  int `json:"forget"`
 	NoOp    int `json:"no_op"`
+	// Skip counts the creates a read saw missing in a service whose
+	// on_missing is skip (counted in Create too).
+	Skip int `json:"skip,omitempty"`
 }
 
 // Changes counts every address with something to do.

@@ -51,6 +51,7 @@ type changeDoc struct {
 	IDs     Fields       `json:"ids,omitempty"`
 	Prior   string       `json:"prior,omitempty"`
 	Missing bool         `json:"missing,omitempty"`
+	Skip    bool         `json:"skip,omitempty"`
 }
 
 type resourceDoc struct {
@@ -59,14 +60,15 @@ type resourceDoc struct {
 }
 
 type cfg struct {
-	RateLimit   float64  `json:"rate_limit"`
-	Burst       int      `json:"burst"`
-	Concurrency int      `json:"concurrency"`
-	MaxRetries  int      `json:"max_retries"`
-	CallBudget  string   `json:"call_budget,omitempty"`
-	Timeout     string   `json:"timeout"`
-	BaseURL     string   `json:"base_url,omitempty"`
-	OnRemove    OnRemove `json:"on_remove"`
+	RateLimit   float64   `json:"rate_limit"`
+	Burst       int       `json:"burst"`
+	Concurrency int       `json:"concurrency"`
+	MaxRetries  int       `json:"max_retries"`
+	CallBudget  string    `json:"call_budget,omitempty"`
+	Timeout     string    `json:"timeout"`
+	BaseURL     string    `json:"base_url,omitempty"`
+	OnRemove    OnRemove  `json:"on_remove"`
+	OnMissing   OnMissing `json:"on_missing,omitempty"`
 }
 
 // WritePlanJSON writes p as one JSON document, one change per line, so
@@ -123,7 +125,7 @@ func WritePlanJSON(w io.Writer, p *Plan, saved bool) error {
 			if c.CallBudget > 0 {
 				budget = c.CallBudget.String()
 			}
-			doc.Providers[name] = cfg{c.RateLimit, c.Burst, c.Concurrency, c.MaxRetries, budget, c.Timeout.String(), c.BaseURL, c.OnRemove}
+			doc.Providers[name] = cfg{c.RateLimit, c.Burst, c.Concurrency, c.MaxRetries, budget, c.Timeout.String(), c.BaseURL, c.OnRemove, c.OnMissing}
 		}
 		extra, err := json.Marshal(doc)
 		if err != nil {
@@ -228,6 +230,9 @@ func appendChangeJSON(b []byte, ch *Change, saved bool) []byte {
 		if ch.Missing {
 			b = append(b, `,"missing":true`...)
 		}
+		if ch.Skip {
+			b = append(b, `,"skip":true`...)
+		}
 	}
 	return append(b, '}')
 }
@@ -280,7 +285,7 @@ func ReadPlanFile(reg *Registry, r io.Reader) (*Plan, error) {
 		if err != nil || d <= 0 || c.RateLimit <= 0 || c.Burst < 1 || c.Concurrency < 1 || c.MaxRetries < -1 {
 			return nil, fail("provider %q: invalid settings", name)
 		}
-		p.Providers[name] = ProviderConfig{RateLimit: c.RateLimit, Burst: c.Burst, Concurrency: c.Concurrency, MaxRetries: c.MaxRetries, CallBudget: budget, Timeout: d, BaseURL: c.BaseURL, OnRemove: c.OnRemove}
+		p.Providers[name] = ProviderConfig{RateLimit: c.RateLimit, Burst: c.Burst, Concurrency: c.Concurrency, MaxRetries: c.MaxRetries, CallBudget: budget, Timeout: d, BaseURL: c.BaseURL, OnRemove: c.OnRemove, OnMissing: c.OnMissing}
 	}
 	seen := map[string]bool{}
 	for i, cd := range doc.Changes {
@@ -314,6 +319,7 @@ func ReadPlanFile(reg *Registry, r io.Reader) (*Plan, error) {
 		ch.IDs = cd.IDs
 		ch.Prior = cd.Prior
 		ch.Missing = cd.Missing
+		ch.Skip = cd.Skip
 		for j, call := range ch.Calls {
 			if call.Op == "" || call.Method == "" || call.Path == "" {
 				return nil, fail("changes[%d]: %s: call %d has no operation (a plan saved by an older reconcile): plan again with -out", i, ch.Address, j+1)

@@ -195,6 +195,9 @@ func (c *cli) printApplySummary(w io.Writer, res *engine.Result) {
 	if res.NotAttempted > 0 {
 		fmt.Fprintf(w, "%d not attempted: run reconcile apply again to carry them out.\n", res.NotAttempted)
 	}
+	if res.Skipped > 0 {
+		fmt.Fprintf(w, "%d skipped: not in the service, and on_missing: skip (the report lists them; nothing was created).\n", res.Skipped)
+	}
 	var failed, warned []*engine.Item
 	for _, it := range res.Items {
 		switch it.Status {

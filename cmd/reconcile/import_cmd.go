@@ -78,9 +78,10 @@ func (c *cli) importRun(ctx context.Context, o *importOptions) error {
 	}
 	list("Imported (the state now holds what the services hold)", res.Imported)
 	list("Not in the service (apply will create them)", res.Absent)
+	list("Not in the service, and on_missing: skip (apply will skip them)", res.Missing)
 	list("Already in the state (skipped)", res.Skipped)
 	fmt.Fprintf(c.stdout, "\nImport complete! %d imported, %d not in the service, %d already in the state, %d failed.\n",
-		len(res.Imported), len(res.Absent), len(res.Skipped), res.Failed)
+		len(res.Imported), len(res.Absent)+len(res.Missing), len(res.Skipped), res.Failed)
 	if err != nil {
 		return err
 	}

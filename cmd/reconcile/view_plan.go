@@ -65,6 +65,10 @@ func appendChange(b []byte, ch *engine.Change, color bool) []byte {
 		b = append(b, " (disable: gone from the manifests; on_remove: disable)"...)
 	case engine.ActionForget:
 		b = append(b, " (forget: gone from the manifests; dropped from the state, no API call)"...)
+	case engine.ActionCreate:
+		if ch.Skip {
+			b = append(b, " (skipped: not in the service, and on_missing: skip)"...)
+		}
 	}
 	b = append(b, '\n')
 	if ch.Fields == nil && ch.Action == engine.ActionCreate && ch.Desired != nil {
@@ -134,7 +138,11 @@ func summaryLine(p *engine.Plan) string {
 	if s.Changes() == 0 {
 		return "No changes. The services match the manifests."
 	}
-	return fmt.Sprintf("Plan: %d to create, %d to update, %d to disable, %d to forget.", s.Create, s.Update, s.Disable, s.Forget)
+	line := fmt.Sprintf("Plan: %d to create, %d to update, %d to disable, %d to forget.", s.Create, s.Update, s.Disable, s.Forget)
+	if s.Skip > 0 {
+		line += fmt.Sprintf(" %d of the creates will be skipped (not in the service, on_missing: skip).", s.Skip)
+	}
+	return line
 }
 
 // writeNotes writes, under the summary, the calls and time apply will
@@ -172,6 +180,21 @@ func writeNotes(w io.Writer, p *engine.Plan, stateAddresses int) {
 		fmt.Fprintf(w, "Note: %s the %s to %s customers whose %s the state does not hold (%s cannot read it\n",
 			plural(r.n, "update sends", "updates send"), r.key.ResendNoun, r.svc.Name, r.key.ResendNoun, r.svc.Title)
 		fmt.Fprintln(w, "back, e.g. after reconcile import): "+r.key.ResendEffect)
+	}
+	for _, name := range p.Registry.Names() {
+		if p.Providers[name].OnMissing != engine.OnMissingSkip {
+			continue
+		}
+		n := 0
+		for _, ch := range p.Changes {
+			if ch.Provider == name && ch.Action == engine.ActionCreate && !ch.Skip {
+				n++
+			}
+		}
+		if n > 0 {
+			fmt.Fprintln(w)
+			fmt.Fprintf(w, "Note: %s's on_missing is skip: %s update the customers it has and skip the others (never created).\n", name, plural(n, "create may", "creates may"))
+		}
 	}
 	if n := p.Summary.Create; n > 0 {
 		fmt.Fprintln(w)

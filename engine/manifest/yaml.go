@@ -326,7 +326,7 @@ func (f *yamlFile) scalar(n *yaml.Node, label, what, nullHint string) (string, b
 }
 
 // providerSettings lists the keys of a provider's settings.
-var providerSettings = []string{"rate_limit", "burst", "concurrency", "max_retries", "timeout", "call_budget", "base_url", "on_remove"}
+var providerSettings = []string{"rate_limit", "burst", "concurrency", "max_retries", "timeout", "call_budget", "base_url", "on_remove", "on_missing"}
 
 // loadProviders reads the providers block.
 func (f *yamlFile) loadProviders(n *yaml.Node) {
@@ -427,6 +427,19 @@ func (f *yamlFile) providerSetting(name string, cfg *engine.ProviderConfig, s pa
 			return
 		}
 		cfg.BaseURL = text
+	case "on_missing":
+		switch text {
+		case "create":
+			cfg.OnMissing = engine.OnMissingCreate
+		case "skip":
+			cfg.OnMissing = engine.OnMissingSkip
+		default:
+			hint := didYouMean(text, []string{"create", "skip"})
+			if hint == "" {
+				hint = "create (the default) creates the customers a service lacks; skip updates only those it has"
+			}
+			f.errorf(s.val, hint, "%s: invalid value %q", label, text)
+		}
 	case "on_remove":
 		switch engine.OnRemove(text) {
 		case engine.OnRemoveForget:

@@ -27,6 +27,9 @@ type ImportResult struct {
 	Imported []string
 	// Absent are the addresses the services do not have: apply creates them.
 	Absent []string
+	// Missing are the addresses the services do not have in a service
+	// whose on_missing is skip: apply skips them.
+	Missing []string
 	// Skipped are the addresses the state already held.
 	Skipped []string
 	// Failed counts the reads that failed.
@@ -71,7 +74,11 @@ func (r *Runner) Import(ctx context.Context, req ImportRequest) (*ImportResult, 
 			// Remembered in the state (engine.AbsentEntry), so the plan
 			// starts its create with the service's create request.
 			st.Resources[res.Address] = engine.AbsentEntry(reqs[i].Resource.Provider, reqs[i].Resource.ID)
-			out.Absent = append(out.Absent, res.Address)
+			if d.Providers[reqs[i].Resource.Provider].OnMissing == engine.OnMissingSkip {
+				out.Missing = append(out.Missing, res.Address)
+			} else {
+				out.Absent = append(out.Absent, res.Address)
+			}
 			continue
 		}
 		if res.Err != nil {
@@ -80,7 +87,7 @@ func (r *Runner) Import(ctx context.Context, req ImportRequest) (*ImportResult, 
 		st.Resources[res.Address] = importedEntry(r.Registry.Service(reqs[i].Resource.Provider), reqs[i].Resource, res.Observed, req.AcceptUnreadable)
 		out.Imported = append(out.Imported, res.Address)
 	}
-	if len(out.Imported) > 0 || len(out.Absent) > 0 || l.folded {
+	if len(out.Imported) > 0 || len(out.Absent) > 0 || len(out.Missing) > 0 || l.folded {
 		if err := l.save(ctx); err != nil {
 			return nil, fmt.Errorf("saving the state: %w", err)
 		}
@@ -88,7 +95,8 @@ func (r *Runner) Import(ctx context.Context, req ImportRequest) (*ImportResult, 
 	for _, s := range skipped {
 		out.Skipped = append(out.Skipped, s.Resource.Address())
 	}
-	out.Failed = len(results) - len(out.Imported) - len(out.Absent)
+	out.Failed = len(results) - len(out.Imported) - len(out.Absent) - len(out.Missing)
+	slices.Sort(out.Missing)
 	slices.Sort(out.Imported)
 	slices.Sort(out.Absent)
 	slices.Sort(out.Skipped)

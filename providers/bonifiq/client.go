@@ -89,8 +89,18 @@ func (c *Client) Calls(ch *engine.Change) []engine.Call {
 	}
 
 	calls := make([]engine.Call, 0, 3)
-	switch ch.Action {
-	case engine.ActionCreate:
+	switch {
+	case ch.Action == engine.ActionCreate && c.SkipMissing:
+		// on_missing: skip: update the customer if BonifiQ has it (a PUT
+		// answered "not found" skips it), never create it.
+		calls = append(calls, engine.Call{Method: http.MethodPut, Path: customer, Op: OpUpdate, Fields: profileFields()})
+		if _, ok := desired.Get("enabled"); ok {
+			calls = append(calls, status())
+		}
+		if tf := tierFields(); len(tf) > 0 {
+			calls = append(calls, tier(tf))
+		}
+	case ch.Action == engine.ActionCreate:
 		upsert := engine.Call{Method: http.MethodPost, Path: "/v1/pvt/Customer/upsert", Op: OpUpsert, Fields: profileFields()}
 		if v, ok := desired.Get("enabled"); ok && v.S == "true" {
 			// A new customer is enabled: the upsert settles it, and sends a
@@ -108,7 +118,7 @@ func (c *Client) Calls(ch *engine.Change) []engine.Call {
 		if tf := tierFields(); len(tf) > 0 {
 			calls = append(calls, tier(tf))
 		}
-	case engine.ActionUpdate:
+	case ch.Action == engine.ActionUpdate:
 		if changes(ch, callProfile) {
 			calls = append(calls, engine.Call{Method: http.MethodPut, Path: customer, Op: OpUpdate, Fields: profileFields()})
 		}
@@ -118,7 +128,7 @@ func (c *Client) Calls(ch *engine.Change) []engine.Call {
 		if changes(ch, callTier) {
 			calls = append(calls, tier(tierFields()))
 		}
-	case engine.ActionDisable:
+	case ch.Action == engine.ActionDisable:
 		calls = append(calls, status())
 	}
 	if len(calls) == 0 {

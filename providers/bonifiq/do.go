@@ -41,10 +41,14 @@ func (c *Client) Do(ctx context.Context, ch *engine.Change, call engine.Call) (e
 		return engine.Outcome{}, id.Failure(0, "", err)
 	}
 	env, resp, err := c.send(ctx, id, call.Method, call.Path, data)
-	if err != nil {
-		return engine.Outcome{}, err
+	if err == nil {
+		err = env.done(id, resp.StatusCode, op)
 	}
-	if err := env.done(id, resp.StatusCode, op); err != nil {
+	if err != nil {
+		var ce *engine.CallError
+		if c.SkipMissing && ch.Action == engine.ActionCreate && errors.As(err, &ce) && ce.NotFound {
+			return engine.Outcome{}, engine.ErrSkipped // on_missing: skip
+		}
 		return engine.Outcome{}, err
 	}
 	out := engine.Outcome{Status: resp.StatusCode}

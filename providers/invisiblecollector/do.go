@@ -42,7 +42,7 @@ func (c *Client) Do(ctx context.Context, ch *engine.Change, call engine.Call) (e
 	if err != nil {
 		return engine.Outcome{}, httpx.Call{Provider: Name, Op: op, ID: ch.ID}.Failure(0, "", err)
 	}
-	if ch.Action == engine.ActionCreate && (call.Method == http.MethodPost || c.Creates.NewFirst()) {
+	if ch.Action == engine.ActionCreate && !c.SkipMissing && (call.Method == http.MethodPost || c.Creates.NewFirst()) {
 		cust, status, err := c.send(ctx, httpx.Call{Provider: Name, Op: OpPost, ID: ch.ID}, http.MethodPost, "/customers", body)
 		if err == nil {
 			c.Creates.New()
@@ -67,6 +67,9 @@ func (c *Client) Do(ctx context.Context, ch *engine.Change, call engine.Call) (e
 	}
 	if ch.Action != engine.ActionCreate || statusOf(err) != http.StatusNotFound {
 		return engine.Outcome{}, err
+	}
+	if c.SkipMissing {
+		return engine.Outcome{}, engine.ErrSkipped // on_missing: skip
 	}
 	c.Creates.New()
 	cust, status, err = c.send(ctx, httpx.Call{Provider: Name, Op: OpPost, ID: ch.ID}, http.MethodPost, "/customers", body)

@@ -80,6 +80,11 @@ func (c *Client) Do(ctx context.Context, ch *engine.Change, call engine.Call) (e
 	switch {
 	case op != OpCreate:
 		status, err = update()
+	case c.SkipMissing:
+		// on_missing: skip: update the customer if TomTicket has it.
+		if status, err = update(); isNotFound(err) {
+			return engine.Outcome{}, engine.ErrSkipped
+		}
 	case call.Path == pathNew || c.Creates.NewFirst():
 		status, err = create()
 		if alreadyExists(err) {

@@ -316,6 +316,9 @@ type Conn struct {
 	// Creates says how this client's creates turned out so far, to choose
 	// the first request of the next (see Creates).
 	Creates *Creates
+	// SkipMissing is on_missing: skip: a create that finds no customer
+	// creates nothing and fails with engine.ErrSkipped.
+	SkipMissing bool
 }
 
 // Creates counts, for one client (so for one service in one apply), the
@@ -357,7 +360,7 @@ func NewConn(provider, defaultBase, envBaseURL string, auth Auth, opts Options) 
 	if err != nil {
 		return Conn{}, fmt.Errorf("%s: %w", provider, err)
 	}
-	c := Conn{base: base, hc: opts.HTTPClient, Timeout: opts.Config.Timeout, Creates: &Creates{}}
+	c := Conn{base: base, hc: opts.HTTPClient, Timeout: opts.Config.Timeout, Creates: &Creates{}, SkipMissing: opts.Config.OnMissing == engine.OnMissingSkip}
 	if getenv(envBaseURL) == "" && opts.Config.BaseURL != "" && !allowed(base, getenv(AllowVar)) {
 		c.refused = fmt.Errorf("%s: the manifests send it to base_url %s, which the operator has not allowed: credentials go only to %s, "+
 			"to a URL set in %s, or to one listed in %s (export %s=%s to allow it); nothing was sent",
