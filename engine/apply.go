@@ -98,6 +98,7 @@ type Item struct {
 	// after write); they are not recorded.
 	Mismatches []Mismatch
 	canary     bool // one of its service's canary changes
+	verified   bool // its writes were checked against what the service holds
 	// CallsDone counts the calls that succeeded and were recorded.
 	CallsDone int
 }
@@ -111,6 +112,9 @@ type Result struct {
 	Created, Updated, Disabled, Forgotten, Failed, Warnings, NotAttempted int
 	// Skipped counts the creates skipped under on_missing: skip.
 	Skipped int
+	// Verified counts the changes whose writes were verified (read after
+	// write: the canary's, or all with VerifyAll).
+	Verified int
 	// Calls counts the calls that succeeded.
 	Calls int
 }
@@ -192,6 +196,9 @@ func Apply(ctx context.Context, p *Plan, opts ApplyOptions) (*Result, error) {
 			res.NotAttempted++
 		}
 		res.Calls += it.CallsDone
+		if it.verified {
+			res.Verified++
+		}
 	}
 	return res, recErr
 }
@@ -434,6 +441,7 @@ func (a *applier) runChange(ctx context.Context, pr *providerRun, it *Item) {
 				return
 			}
 			rec.Set = withoutFields(rec.Set, lost)
+			it.verified = true
 		}
 		if err := a.record(rec); err != nil {
 			it.Status, it.Message = StatusFailed, err.Error()

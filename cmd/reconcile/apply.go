@@ -195,6 +195,10 @@ func (c *cli) printApplySummary(w io.Writer, res *engine.Result) {
 	if res.NotAttempted > 0 {
 		fmt.Fprintf(w, "%d not attempted: run reconcile apply again to carry them out.\n", res.NotAttempted)
 	}
+	if res.Verified > 0 {
+		fmt.Fprintf(w, "Verified %s against what the services hold after the write (fields they cannot read back are not: %s).\n",
+			plural(res.Verified, "change", "changes"), c.unreadable())
+	}
 	if res.Skipped > 0 {
 		fmt.Fprintf(w, "%d skipped: not in the service, and on_missing: skip (the report lists them; nothing was created).\n", res.Skipped)
 	}
