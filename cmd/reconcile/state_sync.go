@@ -120,7 +120,8 @@ func (c *cli) statePushRun(ctx context.Context, o *stateSyncOptions) error {
 // replace another lineage.
 func replaceFile(ctx context.Context, f *state.File, cur, src *engine.State) error {
 	if cur.Lineage != src.Lineage {
-		if err := os.Rename(f.String(), f.String()+".backup"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		// The real file, not a symlink to it: the link stays.
+		if err := os.Rename(f.RealPath(), f.RealPath()+".backup"); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
 	}

@@ -57,6 +57,10 @@ func (f *File) realPath() string {
 	return f.real
 }
 
+// RealPath returns the file the state is kept in (see realPath): callers
+// that move the file itself (state push) must move that one, not a link.
+func (f *File) RealPath() string { return f.realPath() }
+
 // followLinks follows the symbolic links path names. A loop, or a link that
 // cannot be read, leaves path as given, for the operation on it to report.
 func followLinks(path string) string {
