@@ -62,7 +62,9 @@ type Outcome struct {
 	// InvisibleCollector's PUT and POST body): the fields its read returns.
 	// Nil when the answer does not carry it; apply then reads the customer
 	// to verify the write (Verify).
-	Held *Observed
+	// It is a function, so that the answer is decoded only when apply
+	// verifies the write.
+	Held func() *Observed
 }
 
 // Observed is a customer as a service holds it.

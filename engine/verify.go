@@ -66,7 +66,10 @@ func (a *applier) verify(ctx context.Context, pr *providerRun, ch *Change, call 
 	if len(check) == 0 {
 		return nil, nil
 	}
-	held := out.Held
+	var held *Observed
+	if out.Held != nil {
+		held = out.Held()
+	}
 	if held == nil {
 		ids := ch.IDs.Clone()
 		for _, id := range out.IDs {

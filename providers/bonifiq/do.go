@@ -55,8 +55,13 @@ func (c *Client) Do(ctx context.Context, ch *engine.Change, call engine.Call) (e
 	if op == OpUpsert || op == OpUpdate {
 		// The answer is the customer as the service now holds it: what
 		// read-after-write verification compares with what was sent.
-		if held, err := observe(env.Result); err == nil {
-			out.Held = held
+		result := env.Result
+		out.Held = func() *engine.Observed {
+			held, err := observe(result)
+			if err != nil {
+				return nil // unreadable: verified by a read instead
+			}
+			return held
 		}
 	}
 	if env.warning() {

@@ -151,7 +151,7 @@ func statusOf(err error) int {
 // outcome is a write's result: its gid, and the customer as the answer
 // shows it (what the service holds, for read-after-write verification).
 func outcome(cust map[string]json.RawMessage, status int) engine.Outcome {
-	out := engine.Outcome{Status: status, Held: observe(cust)}
+	out := engine.Outcome{Status: status, Held: func() *engine.Observed { return observe(cust) }}
 	if gid := text(cust["gid"]); gid != "" {
 		out.IDs = engine.Fields{{Name: "gid", Value: engine.String(gid)}}
 	}
