@@ -259,8 +259,11 @@ func (r refusal) String() string {
 	if len(vars) > 0 {
 		check = joinAnd(vars, ", ")
 	}
-	made := fmt.Sprintf("None of its %s was made.", plural(r.changes, "change", "changes"))
-	if r.notMade < r.changes {
+	made := fmt.Sprintf("None of its %d changes was made.", r.changes)
+	switch {
+	case r.changes == 1:
+		made = "Its change was not made."
+	case r.notMade < r.changes:
 		made = fmt.Sprintf("%d of its %d changes were not made.", r.notMade, r.changes)
 	}
 	return fmt.Sprintf("%s refused the credentials (%d %s): check %s. %s", r.svc.Name, r.status, http.StatusText(r.status), check, made)
