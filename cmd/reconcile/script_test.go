@@ -19,6 +19,7 @@ import (
 	"github.com/reconcile-dev/reconcile/providers/tomticket"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/reconcile-dev/reconcile/engine/state"
 )
@@ -92,6 +93,10 @@ func TestScripts(t *testing.T) {
 			// "count TYPE N" per type, for stdout checks; LAST receives the
 			// last line, for jsonpath.
 			"jsonlines": jsonLinesCmd,
+			// workflowstep FILE JOB STEP OUT writes the run script of the step
+			// named STEP of JOB in the GitHub Actions workflow FILE to OUT,
+			// so that the script runs exactly what the workflow runs.
+			"workflowstep": workflowStepCmd,
 			"holdlock": func(ts *testscript.TestScript, neg bool, args []string) {
 				if neg || len(args) != 2 {
 					ts.Fatalf("usage: holdlock FILE OPERATION")
@@ -114,7 +119,7 @@ func TestScriptsAlternateAnswers(t *testing.T) {
 		t.Fatal(err)
 	}
 	testscript.Run(t, testscript.Params{
-		Files: []string{"testdata/script/import.txtar", "testdata/script/refresh_drift.txtar", "testdata/script/plan_cycle.txtar", "testdata/script/gitops.txtar"},
+		Files: []string{"testdata/script/import.txtar", "testdata/script/refresh_drift.txtar", "testdata/script/plan_cycle.txtar", "testdata/script/gitops.txtar", "testdata/script/drift.txtar"},
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("REPO", repo)
 			env.Setenv("NO_COLOR", "")
@@ -123,7 +128,7 @@ func TestScriptsAlternateAnswers(t *testing.T) {
 			env.Values[markKey{}] = new(int)
 			return nil
 		},
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){"jsonpath": jsonPathCmd, "sandboxedit": sandboxEditCmd, "sandboxserve": sandboxServeCmd, "requests": requestsCmd, "runhint": runHintCmd, "jsonlines": jsonLinesCmd},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){"jsonpath": jsonPathCmd, "sandboxedit": sandboxEditCmd, "sandboxserve": sandboxServeCmd, "requests": requestsCmd, "runhint": runHintCmd, "jsonlines": jsonLinesCmd, "workflowstep": workflowStepCmd},
 	})
 }
 
@@ -387,4 +392,34 @@ func jsonLinesCmd(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) == 2 {
 		ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(last+"\n"), 0o644))
 	}
+}
+
+func workflowStepCmd(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 4 {
+		ts.Fatalf("usage: workflowstep FILE JOB STEP OUT")
+	}
+	var wf struct {
+		Jobs map[string]struct {
+			Steps []struct {
+				Name string `yaml:"name"`
+				Run  string `yaml:"run"`
+			} `yaml:"steps"`
+		} `yaml:"jobs"`
+	}
+	ts.Check(yaml.Unmarshal([]byte(ts.ReadFile(args[0])), &wf))
+	job, ok := wf.Jobs[args[1]]
+	if !ok {
+		ts.Fatalf("%s: no job %q", args[0], args[1])
+	}
+	for _, st := range job.Steps {
+		if st.Name == args[2] {
+			if st.Run == "" {
+				ts.Fatalf("%s: step %q runs no script", args[0], args[2])
+			}
+			// GitHub runs a step's script with bash -e.
+			ts.Check(os.WriteFile(ts.MkAbs(args[3]), []byte("set -e\n"+st.Run), 0o755))
+			return
+		}
+	}
+	ts.Fatalf("%s: job %q has no step %q", args[0], args[1], args[2])
 }
