@@ -140,7 +140,7 @@ func (c *cli) applyRun(ctx context.Context, o *applyOptions, view applyView) err
 		if res == nil {
 			res = &engine.Result{} // no changes: a report with its header only
 		}
-		if rerr := writeReport(o.report, res, c.redact); rerr != nil {
+		if rerr := writeReport(o.report, res, func(s string) string { return c.redact(c.withHintFlags(s)) }); rerr != nil {
 			fmt.Fprintf(c.stderr, "Error: writing the report: %v\n", rerr)
 			if err == nil {
 				err = silentExit(1)
