@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -42,6 +43,57 @@ type planDoc struct {
 	Summary       Summary        `json:"summary"`
 	Targets       []string       `json:"targets,omitempty"`
 	Providers     map[string]cfg `json:"providers,omitempty"`
+	Target        *PlanTarget    `json:"target,omitempty"`
+}
+
+// PlanTarget is where a saved plan's calls go, recorded when the plan is
+// saved so that applying it elsewhere is refused before any request: the
+// sandbox, or each service's base URL as its client resolved it (the
+// environment's variable, else the manifest's base_url, else the service's
+// own host). A plan saved without one (by an older reconcile) has an
+// unknown target. The state is not part of it: a state is identified by its
+// lineage, so a plan made on one machine applies on another.
+type PlanTarget struct {
+	// Sandbox is the built-in simulator (-sandbox), whose address changes on
+	// every run.
+	Sandbox bool `json:"sandbox,omitempty"`
+	// BaseURLs holds, by service, where the plan's requests to it go: the
+	// services the plan calls.
+	BaseURLs map[string]string `json:"base_urls,omitempty"`
+}
+
+// Equal reports whether t and o are the same target.
+func (t PlanTarget) Equal(o PlanTarget) bool {
+	if t.Sandbox != o.Sandbox || len(t.BaseURLs) != len(o.BaseURLs) {
+		return false
+	}
+	for name, u := range t.BaseURLs {
+		if v, ok := o.BaseURLs[name]; !ok || strings.TrimRight(v, "/") != strings.TrimRight(u, "/") {
+			return false
+		}
+	}
+	return true
+}
+
+// String names the target for messages: "the sandbox", or "bonifiq at
+// https://api.bonifiq.com.br, tomticket at https://api.tomticket.com".
+func (t PlanTarget) String() string {
+	if t.Sandbox {
+		return "the sandbox"
+	}
+	if len(t.BaseURLs) == 0 {
+		return "no service"
+	}
+	names := make([]string, 0, len(t.BaseURLs))
+	for name := range t.BaseURLs {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, name := range names {
+		parts[i] = name + " at " + t.BaseURLs[name]
+	}
+	return strings.Join(parts, ", ")
 }
 
 type changeDoc struct {
@@ -77,6 +129,16 @@ type cfg struct {
 // change's desired resource, the service ids, the digest of the state entry
 // the plan saw, the targets and the provider settings.
 func WritePlanJSON(w io.Writer, p *Plan, saved bool) error {
+	return writePlanJSON(w, p, saved, nil)
+}
+
+// WriteSavedPlan writes p as a saved plan (WritePlanJSON with saved set)
+// that records its target, for ReadSavedPlan.
+func WriteSavedPlan(w io.Writer, p *Plan, target PlanTarget) error {
+	return writePlanJSON(w, p, true, &target)
+}
+
+func writePlanJSON(w io.Writer, p *Plan, saved bool, target *PlanTarget) error {
 	bw := bufio.NewWriterSize(w, 1<<16)
 	b := make([]byte, 0, 1024)
 	b = append(b, "{\n  \"format_version\": "...)
@@ -119,7 +181,8 @@ func WritePlanJSON(w io.Writer, p *Plan, saved bool) error {
 		doc := struct {
 			Targets   []string       `json:"targets,omitempty"`
 			Providers map[string]cfg `json:"providers"`
-		}{Targets: p.Targets, Providers: map[string]cfg{}}
+			Target    *PlanTarget    `json:"target,omitempty"`
+		}{Targets: p.Targets, Providers: map[string]cfg{}, Target: target}
 		for name, c := range p.Providers {
 			budget := ""
 			if c.CallBudget > 0 {
@@ -140,6 +203,10 @@ func WritePlanJSON(w io.Writer, p *Plan, saved bool) error {
 	}
 	return bw.Flush()
 }
+
+// AppendChangeJSON appends ch as plan -json writes each of its changes
+// (SPEC 3.3's keys), for the JSON lines of apply -json.
+func AppendChangeJSON(b []byte, ch *Change) []byte { return appendChangeJSON(b, ch, false) }
 
 // appendChangeJSON appends one change as a JSON object (SPEC 3.3's keys,
 // plus a saved plan's).
@@ -243,37 +310,52 @@ var ErrPlanFile = errors.New("saved plan cannot be read")
 // ReadPlanFile reads a plan saved with WritePlanJSON(saved=true), calls
 // included, for the services of reg.
 func ReadPlanFile(reg *Registry, r io.Reader) (*Plan, error) {
+	p, _, err := ReadSavedPlan(reg, r)
+	return p, err
+}
+
+// ReadSavedPlan reads a saved plan as ReadPlanFile does, and the target it
+// records (WriteSavedPlan); nil when it records none.
+func ReadSavedPlan(reg *Registry, r io.Reader) (*Plan, *PlanTarget, error) {
+	p, doc, err := readPlanFile(reg, r)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, doc.Target, nil
+}
+
+func readPlanFile(reg *Registry, r io.Reader) (*Plan, *planDoc, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	fail := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrPlanFile, fmt.Sprintf(format, args...))
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, fail("the file is empty")
+		return nil, nil, fail("the file is empty")
 	}
 	var doc planDoc
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
-		return nil, fail("not a reconcile plan (%v)", err)
+		return nil, nil, fail("not a reconcile plan (%v)", err)
 	}
 	if doc.FormatVersion == "" {
-		return nil, fail("not a reconcile plan: no format_version")
+		return nil, nil, fail("not a reconcile plan: no format_version")
 	}
 	if doc.FormatVersion != PlanFormatVersion {
-		return nil, fail("format_version %q; this build reads %q", doc.FormatVersion, PlanFormatVersion)
+		return nil, nil, fail("format_version %q; this build reads %q", doc.FormatVersion, PlanFormatVersion)
 	}
 	if doc.StateLineage == "" {
-		return nil, fail("no state_lineage")
+		return nil, nil, fail("no state_lineage")
 	}
 	if doc.Providers == nil {
-		return nil, fail("it was printed with -json, not saved with -out: plan again with -out FILE")
+		return nil, nil, fail("it was printed with -json, not saved with -out: plan again with -out FILE")
 	}
 	p := &Plan{Registry: reg, StateLineage: doc.StateLineage, StateSerial: doc.StateSerial, Summary: doc.Summary, Targets: doc.Targets, Refreshed: doc.Refreshed, Providers: map[string]ProviderConfig{}}
 	for name, c := range doc.Providers {
 		if !reg.Has(name) {
-			return nil, fail("unknown provider %q", name)
+			return nil, nil, fail("unknown provider %q", name)
 		}
 		d, err := time.ParseDuration(c.Timeout)
 		var budget time.Duration
@@ -283,35 +365,35 @@ func ReadPlanFile(reg *Registry, r io.Reader) (*Plan, error) {
 			}
 		}
 		if err != nil || d <= 0 || c.RateLimit <= 0 || c.Burst < 1 || c.Concurrency < 1 || c.MaxRetries < -1 {
-			return nil, fail("provider %q: invalid settings", name)
+			return nil, nil, fail("provider %q: invalid settings", name)
 		}
 		p.Providers[name] = ProviderConfig{RateLimit: c.RateLimit, Burst: c.Burst, Concurrency: c.Concurrency, MaxRetries: c.MaxRetries, CallBudget: budget, Timeout: d, BaseURL: c.BaseURL, OnRemove: c.OnRemove, OnMissing: c.OnMissing}
 	}
 	seen := map[string]bool{}
 	for i, cd := range doc.Changes {
 		if cd == nil || cd.Change == nil {
-			return nil, fail("changes[%d]: empty", i)
+			return nil, nil, fail("changes[%d]: empty", i)
 		}
 		ch := cd.Change
 		prov, id, ok := SplitAddress(ch.Address)
 		if !ok || prov != ch.Provider || id != ch.ID || !reg.Has(prov) {
-			return nil, fail("changes[%d]: address %q does not match provider %q and id %q", i, ch.Address, ch.Provider, ch.ID)
+			return nil, nil, fail("changes[%d]: address %q does not match provider %q and id %q", i, ch.Address, ch.Provider, ch.ID)
 		}
 		if seen[ch.Address] {
-			return nil, fail("changes[%d]: %s listed twice", i, ch.Address)
+			return nil, nil, fail("changes[%d]: %s listed twice", i, ch.Address)
 		}
 		seen[ch.Address] = true
 		switch ch.Action {
 		case ActionCreate, ActionUpdate, ActionDisable:
 			if cd.Desired == nil {
-				return nil, fail("changes[%d]: %s has no desired fields", i, ch.Address)
+				return nil, nil, fail("changes[%d]: %s has no desired fields", i, ch.Address)
 			}
 		case ActionForget:
 		default:
-			return nil, fail("changes[%d]: unknown action %q", i, ch.Action)
+			return nil, nil, fail("changes[%d]: unknown action %q", i, ch.Action)
 		}
 		if cd.Prior == "" {
-			return nil, fail("changes[%d]: %s has no prior state digest", i, ch.Address)
+			return nil, nil, fail("changes[%d]: %s has no prior state digest", i, ch.Address)
 		}
 		if cd.Desired != nil {
 			ch.Desired = &Resource{Provider: prov, ID: id, Fields: cd.Desired.Fields, Params: cd.Desired.Params, Source: parseFileLine(ch.Source)}
@@ -322,7 +404,7 @@ func ReadPlanFile(reg *Registry, r io.Reader) (*Plan, error) {
 		ch.Skip = cd.Skip
 		for j, call := range ch.Calls {
 			if call.Op == "" || call.Method == "" || call.Path == "" {
-				return nil, fail("changes[%d]: %s: call %d has no operation (a plan saved by an older reconcile): plan again with -out", i, ch.Address, j+1)
+				return nil, nil, fail("changes[%d]: %s: call %d has no operation (a plan saved by an older reconcile): plan again with -out", i, ch.Address, j+1)
 			}
 		}
 		if ch.Calls == nil {
@@ -333,7 +415,14 @@ func ReadPlanFile(reg *Registry, r io.Reader) (*Plan, error) {
 		}
 		p.Changes = append(p.Changes, ch)
 	}
-	return p, nil
+	if t := doc.Target; t != nil {
+		for name, u := range t.BaseURLs {
+			if !reg.Has(name) || u == "" {
+				return nil, nil, fail("target: unknown provider %q or no base URL", name)
+			}
+		}
+	}
+	return p, &doc, nil
 }
 
 // parseFileLine reads FILE:LINE back into a Pos.

@@ -5,9 +5,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -59,7 +61,10 @@ With -sandbox, apply runs against the built-in simulator instead, with no accoun
 				o.planFile = args[0]
 			}
 			o.target = c.resolve(o.sandbox)
-			return c.applyRun(cmd.Context(), o)
+			view := c.newApplyView(o.target, o.json)
+			err := c.applyRun(cmd.Context(), o, view)
+			view.finish(err)
+			return err
 		},
 	}
 	o.manifestFlags.register(cmd)
@@ -70,7 +75,7 @@ With -sandbox, apply runs against the built-in simulator instead, with no accoun
 	f.IntVar(&o.canary, "canary", engine.DefaultCanary, "write and verify each service's first `N` customers before the rest; a field that does not stick stops the service (0: none)")
 	f.BoolVar(&o.verify, "verify", false, "verify every write by what the service holds after it (reads where the answer does not show it)")
 	f.StringVar(&o.report, "report", "", "write one CSV row per change to `FILE`")
-	f.BoolVar(&o.json, "json", false, "print the plan and then one JSON event per line")
+	f.BoolVar(&o.json, "json", false, "print one JSON object per line (needs -auto-approve or a plan file)")
 	f.IntVar(&o.rails.MaxDisable, "max-disable", engine.DefaultMaxDisable, "refuse a plan that disables more than `N` customers")
 	f.BoolVar(&o.rails.AllowMassForget, "allow-mass-forget", false, "allow a plan that forgets more than half of the state's addresses")
 	f.BoolVar(&o.refresh, "refresh", false, "read every targeted customer from its service first and plan against what it holds")
@@ -78,7 +83,10 @@ With -sandbox, apply runs against the built-in simulator instead, with no accoun
 	return cmd
 }
 
-func (c *cli) applyRun(ctx context.Context, o *applyOptions) error {
+func (c *cli) applyRun(ctx context.Context, o *applyOptions, view applyView) error {
+	if o.json && !o.autoApprove && o.planFile == "" {
+		return &exitError{code: 1, msg: "apply -json needs -auto-approve or a plan file: it does not prompt (stdout is for the JSON lines)"}
+	}
 	if o.canary < 0 {
 		return &exitError{code: 1, msg: "-canary must be 0 (none) or more"}
 	}
@@ -95,13 +103,13 @@ func (c *cli) applyRun(ctx context.Context, o *applyOptions) error {
 	if o.target.lockErr != nil {
 		return o.target.lockErr
 	}
-	view := c.newApplyView(o.target, o.json)
 	var release []func()
 	defer func() {
 		for _, f := range release {
 			f()
 		}
 	}()
+	var interrupted atomic.Bool
 	out, err := c.runner(o.target, b).Apply(ctx, operation.ApplyRequest{
 		Manifests:   func() (*engine.Desired, error) { return c.loadManifests(&o.manifestFlags) },
 		Targets:     o.targets,
@@ -112,32 +120,40 @@ func (c *cli) applyRun(ctx context.Context, o *applyOptions) error {
 		Canary:      o.canary,
 		VerifyAll:   o.verify,
 		Hooks: operation.ApplyHooks{
-			Hooks:    c.hooks(),
-			ShowPlan: view.plan.show,
+			Hooks:    view.hooks(),
+			ShowPlan: view.plan,
 			Confirm:  func(*engine.Plan) bool { return c.confirm(o) },
 			Applying: func(ctx context.Context, totals map[string]int) operation.Calls {
-				callCtx, stop, stopWatching := c.watchInterrupts(ctx)
-				release = append(release, stopWatching)
 				prog := view.progress(totals)
+				callCtx, stop, stopWatching := c.watchInterrupts(ctx, prog.say, &interrupted)
+				release = append(release, stopWatching)
 				prog.start()
 				return operation.Calls{Ctx: callCtx, Stop: stop, Events: prog.event, Done: prog.stop}
 			},
 		},
 	})
-	if err != nil {
+	if out == nil || (out.Result == nil && err != nil) {
 		return err
 	}
 	res := out.Result
-	if res == nil {
-		return nil // no changes
-	}
 	if o.report != "" {
-		if err := writeReport(o.report, res, c.redact); err != nil {
-			fmt.Fprintf(c.stderr, "Error: writing the report: %v\n", err)
-			return silentExit(1)
+		if res == nil {
+			res = &engine.Result{} // no changes: a report with its header only
+		}
+		if rerr := writeReport(o.report, res, func(s string) string { return c.redact(c.withHintFlags(s)) }); rerr != nil {
+			fmt.Fprintf(c.stderr, "Error: writing the report: %v\n", rerr)
+			if err == nil {
+				err = silentExit(1)
+			}
 		}
 	}
-	c.printApplySummary(view.summary, res)
+	if out.Result == nil {
+		return err // no changes
+	}
+	view.done(res, interrupted.Load())
+	if err != nil {
+		return err
+	}
 	if res.Failed > 0 || res.NotAttempted > 0 {
 		return silentExit(1)
 	}
@@ -155,14 +171,17 @@ func (c *cli) confirm(o *applyOptions) bool {
 			return false
 		}
 	}
-	fmt.Fprintln(c.stdout)
+	if !o.json {
+		fmt.Fprintln(c.stdout)
+	}
 	return true
 }
 
 // watchInterrupts turns the first Ctrl-C (or SIGTERM) into stop, which
 // starts no new calls, and the second into cancelling the calls' context,
-// which aborts those in flight. release stops watching.
-func (c *cli) watchInterrupts(ctx context.Context) (callCtx context.Context, stop <-chan struct{}, release func()) {
+// which aborts those in flight; say prints what each does, and interrupted
+// records that one came. release stops watching.
+func (c *cli) watchInterrupts(ctx context.Context, say func(string), interrupted *atomic.Bool) (callCtx context.Context, stop <-chan struct{}, release func()) {
 	stopped := make(chan struct{})
 	callCtx, abort := context.WithCancel(ctx)
 	sig := make(chan os.Signal, 2)
@@ -171,11 +190,12 @@ func (c *cli) watchInterrupts(ctx context.Context) (callCtx context.Context, sto
 		n := 0
 		for range sig {
 			n++
+			interrupted.Store(true)
 			if n == 1 {
-				fmt.Fprintln(c.stderr, "\nInterrupted: starting no new calls, waiting for those in flight. Press Ctrl-C again to abort them.")
+				say("\nInterrupted: starting no new calls, waiting for those in flight. Press Ctrl-C again to abort them.")
 				close(stopped)
 			} else {
-				fmt.Fprintln(c.stderr, "\nAborting the calls in flight.")
+				say("\nAborting the calls in flight.")
 				abort()
 				return
 			}
@@ -187,13 +207,120 @@ func (c *cli) watchInterrupts(ctx context.Context) (callCtx context.Context, sto
 	}
 }
 
-// printApplySummary writes the apply's outcome and its first failures and
-// warnings to w.
-func (c *cli) printApplySummary(w io.Writer, res *engine.Result) {
-	fmt.Fprintf(w, "\nApply complete! %d created, %d updated, %d disabled, %d forgotten, %d failed, %d warnings.\n",
+// applyHeadline says how an apply ended: "Apply complete! <counts>" only
+// when every change was made; otherwise "Apply failed: ..." or "Apply
+// interrupted: ...", whose counts line follows (countsLine). outcome names
+// it for -json: complete, failed or interrupted.
+func applyHeadline(res *engine.Result, interrupted bool) (headline, outcome string) {
+	total := len(res.Items)
+	// A create skipped under on_missing: skip did what was asked.
+	made := res.Created + res.Updated + res.Disabled + res.Forgotten + res.Skipped
+	switch {
+	case made == total:
+		return "Apply complete! " + countsLine(res), "complete"
+	case interrupted:
+		h := fmt.Sprintf("Apply interrupted: %d of %d changes made", made, total)
+		if res.Failed > 0 {
+			h += fmt.Sprintf(", %d failed", res.Failed)
+		}
+		return h + fmt.Sprintf(", %d not attempted.", res.NotAttempted), "interrupted"
+	case res.Failed > 0:
+		h := fmt.Sprintf("Apply failed: %d of %d changes failed", res.Failed, total)
+		if res.NotAttempted > 0 {
+			h += fmt.Sprintf(", %d not attempted", res.NotAttempted)
+		}
+		return h + ".", "failed"
+	}
+	return fmt.Sprintf("Apply failed: %d of %d changes not attempted.", res.NotAttempted, total), "failed"
+}
+
+// countsLine is the line of counts every apply ends with.
+func countsLine(res *engine.Result) string {
+	line := fmt.Sprintf("%d created, %d updated, %d disabled, %d forgotten, %d failed, %d warnings",
 		res.Created, res.Updated, res.Disabled, res.Forgotten, res.Failed, res.Warnings)
-	if res.NotAttempted > 0 {
-		fmt.Fprintf(w, "%d not attempted: run reconcile apply again to carry them out.\n", res.NotAttempted)
+	if res.Skipped > 0 {
+		line += fmt.Sprintf(", %d skipped", res.Skipped)
+	}
+	return line + "."
+}
+
+// refusal is a service that refused the credentials during an apply: its
+// first call was answered 401 or 403, and its other changes were not
+// attempted.
+type refusal struct {
+	svc *engine.Service
+	// status is the HTTP status of the refusal.
+	status int
+	// notMade counts the service's changes not made; of changes.
+	notMade, changes int
+}
+
+// String is the one message a refusal gets: "tomticket refused the
+// credentials (401 Unauthorized): check TOMTICKET_API_TOKEN. None of its 6
+// changes was made."
+func (r refusal) String() string {
+	vars := r.svc.CredentialVars()
+	check := "its credentials"
+	if len(vars) > 0 {
+		check = joinAnd(vars, ", ")
+	}
+	made := fmt.Sprintf("None of its %d changes was made.", r.changes)
+	switch {
+	case r.changes == 1:
+		made = "Its change was not made."
+	case r.notMade < r.changes:
+		made = fmt.Sprintf("%d of its %d changes were not made.", r.notMade, r.changes)
+	}
+	return fmt.Sprintf("%s refused the credentials (%d %s): check %s. %s", r.svc.Name, r.status, http.StatusText(r.status), check, made)
+}
+
+// refusedStatus reports whether status is a refusal of the credentials.
+func refusedStatus(status int) bool {
+	return status == http.StatusUnauthorized || status == http.StatusForbidden
+}
+
+// credentialRefusals lists, in registry order, the services that refused
+// the credentials in res.
+func credentialRefusals(reg *engine.Registry, res *engine.Result) []refusal {
+	byName := map[string]*refusal{}
+	for _, it := range res.Items {
+		if it.Status == engine.StatusFailed && refusedStatus(it.HTTPStatus) && byName[it.Change.Provider] == nil {
+			byName[it.Change.Provider] = &refusal{svc: reg.Service(it.Change.Provider), status: it.HTTPStatus}
+		}
+	}
+	for _, it := range res.Items {
+		r := byName[it.Change.Provider]
+		if r == nil {
+			continue
+		}
+		r.changes++
+		if it.Status == engine.StatusNotAttempted || it.Status == engine.StatusFailed && refusedStatus(it.HTTPStatus) {
+			r.notMade++
+		}
+	}
+	var out []refusal
+	for _, name := range reg.Names() {
+		if r := byName[name]; r != nil && r.svc != nil {
+			out = append(out, *r)
+		}
+	}
+	return out
+}
+
+// printApplySummary writes the apply's outcome to w: the headline and the
+// counts, one message per service that refused the credentials, what was
+// not attempted, and the first failures and warnings.
+func (c *cli) printApplySummary(w io.Writer, t target, res *engine.Result, interrupted bool) {
+	head, outcome := applyHeadline(res, interrupted)
+	fmt.Fprintf(w, "\n%s\n", head)
+	if outcome != "complete" {
+		fmt.Fprintln(w, countsLine(res))
+	}
+	refusals := credentialRefusals(c.reg, res)
+	refused := map[string]bool{}
+	for _, r := range refusals {
+		refused[r.svc.Name] = true
+		fmt.Fprintf(w, "\n%s\n", r)
 	}
 	if res.Verified > 0 {
 		fmt.Fprintf(w, "Verified %s against what the services hold after the write (fields they cannot read back are not: %s).\n",
@@ -203,13 +330,22 @@ func (c *cli) printApplySummary(w io.Writer, res *engine.Result) {
 		fmt.Fprintf(w, "%d skipped: not in the service, and on_missing: skip (the report lists them; nothing was created).\n", res.Skipped)
 	}
 	var failed, warned []*engine.Item
+	notAttempted := 0
 	for _, it := range res.Items {
+		if refused[it.Change.Provider] && (it.Status == engine.StatusNotAttempted || it.Status == engine.StatusFailed && refusedStatus(it.HTTPStatus)) {
+			continue // said once for the service
+		}
 		switch it.Status {
 		case engine.StatusFailed:
 			failed = append(failed, it)
 		case engine.StatusWarning:
 			warned = append(warned, it)
+		case engine.StatusNotAttempted:
+			notAttempted++
 		}
+	}
+	if notAttempted > 0 {
+		fmt.Fprintf(w, "\n%d not attempted: run %s again to carry them out.\n", notAttempted, t.command("apply"))
 	}
 	list := func(title string, items []*engine.Item) {
 		if len(items) == 0 {
@@ -221,7 +357,7 @@ func (c *cli) printApplySummary(w io.Writer, res *engine.Result) {
 			if it.Change.Source != "" {
 				src = " (" + it.Change.Source + ")"
 			}
-			fmt.Fprintf(w, "  %s%s: %s\n", it.Change.Address, src, c.redact(it.Message))
+			fmt.Fprintf(w, "  %s%s: %s\n", it.Change.Address, src, c.redact(c.withHintFlags(it.Message)))
 		}
 		if len(items) > maxFailuresShown {
 			fmt.Fprintf(w, "  ... and %d more (see -report FILE.csv)\n", len(items)-maxFailuresShown)

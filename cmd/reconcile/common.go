@@ -18,14 +18,18 @@ const defaultManifests = "manifests"
 // manifestFlags are the flags of every command that reads manifests.
 type manifestFlags struct {
 	files []string
+	// notes says to print the loader's notes (ignored columns, skipped
+	// files) as well as its warnings: validate does, so that plan and apply
+	// do not repeat them on every run.
+	notes bool
 }
 
 func (m *manifestFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVarP(&m.files, "file", "f", nil, "manifest `PATH` (file or directory; repeatable; default manifests/)")
 }
 
-// loadManifests loads and validates the manifests, printing warnings and
-// notes to stderr. Errors come back as engine.Diagnostics.
+// loadManifests loads and validates the manifests, printing warnings (and,
+// for validate, notes) to stderr. Errors come back as engine.Diagnostics.
 func (c *cli) loadManifests(m *manifestFlags) (*engine.Desired, error) {
 	paths := m.files
 	if len(paths) == 0 {
@@ -39,7 +43,9 @@ func (c *cli) loadManifests(m *manifestFlags) (*engine.Desired, error) {
 		return nil, diags
 	}
 	for _, dg := range diags {
-		fmt.Fprintln(c.stderr, dg.String())
+		if dg.Severity != engine.Note || m.notes {
+			fmt.Fprintln(c.stderr, dg.String())
+		}
 	}
 	return d, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -17,6 +18,7 @@ type importOptions struct {
 	targets          []string
 	acceptUnreadable bool
 	sandbox          bool
+	json             bool
 	target           target
 }
 
@@ -39,7 +41,13 @@ them instead, when you know the services already hold them.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.target = c.resolve(o.sandbox)
-			return c.importRun(cmd.Context(), o)
+			if !o.json {
+				return c.importRun(cmd.Context(), o, humanImportView{c, o.target})
+			}
+			v := &jsonImportView{s: c.newJSONStream("import")}
+			err := c.importRun(cmd.Context(), o, v)
+			v.finish(err)
+			return err
 		},
 	}
 	o.manifestFlags.register(cmd)
@@ -47,10 +55,18 @@ them instead, when you know the services already hold them.`,
 	f.StringArrayVar(&o.targets, "target", nil, "limit to `ADDR` (PROVIDER/ID; * matches anything; repeatable)")
 	f.BoolVar(&o.acceptUnreadable, "accept-unreadable", false, "record the manifests' values for fields the services cannot read back")
 	f.BoolVar(&o.sandbox, "sandbox", false, "read from the built-in simulator")
+	f.BoolVar(&o.json, "json", false, "print one JSON object per line")
 	return cmd
 }
 
-func (c *cli) importRun(ctx context.Context, o *importOptions) error {
+// importView shows an import: its reads, then what it did.
+type importView interface {
+	hooks() operation.Hooks
+	// done shows the result; failed lists the reads that failed.
+	done(res *operation.ImportResult, failed []engine.ReadResult)
+}
+
+func (c *cli) importRun(ctx context.Context, o *importOptions, view importView) error {
 	b, err := o.target.backend(c.reg)
 	if err != nil {
 		return err
@@ -62,33 +78,100 @@ func (c *cli) importRun(ctx context.Context, o *importOptions) error {
 		Manifests:        func() (*engine.Desired, error) { return c.loadManifests(&o.manifestFlags) },
 		Targets:          o.targets,
 		AcceptUnreadable: o.acceptUnreadable,
-		Hooks:            c.hooks(),
+		Hooks:            view.hooks(),
 	})
 	if res == nil {
 		return err
 	}
+	var reads *operation.ReadsFailedError
+	var failed []engine.ReadResult
+	if errors.As(err, &reads) {
+		failed = reads.Failed
+	}
+	view.done(res, failed)
+	if err != nil {
+		return err
+	}
+	if len(res.Imported) > 0 && !o.acceptUnreadable && !o.json {
+		fmt.Fprintln(c.stdout, "Fields the services cannot read back ("+c.unreadable()+") were left out: the next apply sends them. Run "+o.target.command("plan")+" to see the real differences.")
+	}
+	return nil
+}
+
+// humanImportView lists what an import did on stdout.
+type humanImportView struct {
+	c *cli
+	t target
+}
+
+func (v humanImportView) hooks() operation.Hooks { return v.c.hooks() }
+
+func (v humanImportView) done(res *operation.ImportResult, _ []engine.ReadResult) {
+	w := v.c.stdout
 	list := func(title string, addrs []string) {
 		if len(addrs) == 0 {
 			return
 		}
-		fmt.Fprintf(c.stdout, "%s:\n", title)
+		fmt.Fprintf(w, "%s:\n", title)
 		for _, a := range addrs {
-			fmt.Fprintf(c.stdout, "  %s\n", a)
+			fmt.Fprintf(w, "  %s\n", a)
 		}
 	}
 	list("Imported (the state now holds what the services hold)", res.Imported)
 	list("Not in the service (apply will create them)", res.Absent)
 	list("Not in the service, and on_missing: skip (apply will skip them)", res.Missing)
 	list("Already in the state (skipped)", res.Skipped)
-	fmt.Fprintf(c.stdout, "\nImport complete! %d imported, %d not in the service, %d already in the state, %d failed.\n",
+	fmt.Fprintf(w, "\nImport complete! %d imported, %d not in the service, %d already in the state, %d failed.\n",
 		len(res.Imported), len(res.Absent)+len(res.Missing), len(res.Skipped), res.Failed)
-	if err != nil {
-		return err
+}
+
+// jsonImportView is import -json: the reads and one import_result line
+// per address, then the summary (jsonStream).
+type jsonImportView struct {
+	s   *jsonStream
+	res *operation.ImportResult
+}
+
+func (v *jsonImportView) hooks() operation.Hooks { return v.s.hooks() }
+
+func (v *jsonImportView) done(res *operation.ImportResult, failed []engine.ReadResult) {
+	v.res = res
+	line := func(addr, status, msg string) {
+		v.s.emit(map[bool]string{true: "error", false: "info"}[status == "failed"], "import_result", addr+": "+msg, map[string]any{"address": addr, "status": status})
 	}
-	if len(res.Imported) > 0 && !o.acceptUnreadable {
-		fmt.Fprintln(c.stdout, "Fields the services cannot read back ("+c.unreadable()+") were left out: the next apply sends them. Run reconcile plan to see the real differences.")
+	for _, a := range res.Imported {
+		line(a, "imported", "imported: the state now holds what the service holds")
 	}
-	return nil
+	for _, a := range res.Absent {
+		line(a, "absent", "not in the service: apply will create it")
+	}
+	for _, a := range res.Missing {
+		line(a, "missing", "not in the service, and on_missing: skip: apply will skip it")
+	}
+	for _, a := range res.Skipped {
+		line(a, "skipped", "already in the state: skipped")
+	}
+	for _, r := range failed {
+		if !r.NotFound {
+			line(r.Address, "failed", "the read failed: "+v.s.c.redact(r.Err.Error()))
+		}
+	}
+}
+
+func (v *jsonImportView) finish(err error) {
+	v.s.failure(err)
+	counts := map[string]int{}
+	msg := "Import failed: nothing was imported."
+	outcome := "error"
+	if r := v.res; r != nil {
+		counts = map[string]int{"imported": len(r.Imported), "absent": len(r.Absent), "missing": len(r.Missing), "skipped": len(r.Skipped), "failed": r.Failed}
+		msg = fmt.Sprintf("Import complete! %d imported, %d not in the service, %d already in the state, %d failed.", len(r.Imported), len(r.Absent)+len(r.Missing), len(r.Skipped), r.Failed)
+		outcome = "complete"
+		if r.Failed > 0 {
+			outcome = "failed"
+		}
+	}
+	v.s.summary(msg, outcome, counts, err)
 }
 
 // unreadable names the fields the services cannot read back, from their

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/reconcile-dev/reconcile/engine"
@@ -34,6 +35,9 @@ type target struct {
 	lockErr     error
 	// color says whether to colour what goes to stdout.
 	color bool
+	// stateGiven and workspaceGiven say that -state and -workspace were
+	// given: the commands reconcile suggests then repeat them (flags).
+	stateGiven, workspaceGiven bool
 	// env is the environment the services' clients read. A sandbox's holds
 	// none of the services' variables (credentials, base URLs): no client
 	// built from it can authenticate to a real service. Only the sandbox's
@@ -51,7 +55,9 @@ func (c *cli) resolve(sandbox bool) target {
 		color:        c.color(c.stdout),
 		env:          c.getenv,
 	}
-	if c.stateFlag == nil || !c.stateFlag.Changed {
+	t.stateGiven = c.stateFlag != nil && c.stateFlag.Changed
+	t.workspaceGiven = c.workspace != ""
+	if !t.stateGiven {
 		if sandbox {
 			t.state = sandboxStateFile
 		} else if env := c.getenv("RECONCILE_STATE"); env != "" {
@@ -66,7 +72,58 @@ func (c *cli) resolve(sandbox bool) target {
 	if sandbox {
 		t.env = withoutVars(c.getenv, serviceVars(c.reg))
 	}
+	c.resolved = &t
 	return t
+}
+
+// flags renders the flags that select t's state and services, as the
+// commands reconcile suggests must repeat them so that copying one works:
+// " -sandbox -state FILE -workspace NAME", or "" for the defaults.
+func (t target) flags() string {
+	var b strings.Builder
+	if t.sandbox {
+		b.WriteString(" -sandbox")
+	}
+	if t.stateGiven {
+		b.WriteString(" -state " + shellQuote(t.state))
+	}
+	if t.workspaceGiven {
+		b.WriteString(" -workspace " + shellQuote(t.workspace))
+	}
+	return b.String()
+}
+
+// command renders a reconcile command line to suggest, with t's flags:
+// command("apply", "plan.json") is "reconcile apply -sandbox plan.json".
+func (t target) command(sub string, args ...string) string {
+	s := "reconcile " + sub + t.flags()
+	for _, a := range args {
+		s += " " + shellQuote(a)
+	}
+	return s
+}
+
+// hintFlags are the flags of the target the command resolved, for the
+// messages that suggest a command ("" before any).
+func (c *cli) hintFlags() string {
+	if c.resolved == nil {
+		return ""
+	}
+	return c.resolved.flags()
+}
+
+// withHintFlags adds the target's flags to the commands that messages from
+// the engine and the services suggest ("run reconcile plan -refresh",
+// "run: reconcile force-unlock ID"), so that copying them works.
+func (c *cli) withHintFlags(msg string) string {
+	flags := c.hintFlags()
+	if flags == "" {
+		return msg
+	}
+	return strings.NewReplacer(
+		"reconcile plan -refresh", "reconcile plan"+flags+" -refresh",
+		"reconcile force-unlock ", "reconcile force-unlock"+flags+" ",
+	).Replace(msg)
 }
 
 // serviceVars lists every registered service's variables.
@@ -133,6 +190,7 @@ func (c *cli) runner(t target, b engine.Backend) *operation.Runner {
 		Registry:     c.reg,
 		Backend:      b,
 		LockTimeout:  t.lockTimeout,
+		Sandbox:      t.sandbox,
 		NewProviders: c.providers(t.env),
 		Log:          c.log,
 		Warn:         func(err error) { fmt.Fprintf(c.stderr, "Warning: %v\n", err) },

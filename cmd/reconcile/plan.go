@@ -39,6 +39,9 @@ time they take at the configured rate limits.`,
   reconcile plan -json | jq .summary`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.json && o.markdown {
+				return &exitError{code: 1, msg: "-json and -markdown cannot be used together: choose one"}
+			}
 			o.target = c.resolve(o.sandbox)
 			return c.planRun(cmd.Context(), o)
 		},
@@ -52,7 +55,6 @@ time they take at the configured rate limits.`,
 	f.BoolVar(&o.detailedExitcode, "detailed-exitcode", false, "exit 0 with no changes, 2 with changes, 1 on error")
 	f.BoolVar(&o.refresh, "refresh", false, "read every targeted customer from its service first and plan against what it holds")
 	f.BoolVar(&o.sandbox, "sandbox", false, "plan against the built-in simulator's state ("+sandboxStateFile+")")
-	cmd.MarkFlagsMutuallyExclusive("json", "markdown")
 	return cmd
 }
 

@@ -1,13 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -44,6 +44,13 @@ type cli struct {
 	// stateFlag is -state, to tell a value given from the default (which
 	// RECONCILE_STATE replaces).
 	stateFlag *pflag.Flag
+
+	// fakeTerm, in tests, says what a writer is (a fake terminal of some
+	// width); nil or false: ask the operating system.
+	fakeTerm func(io.Writer) (termInfo, bool)
+	// resolved is the target the command resolved (nil before), whose
+	// flags the commands reconcile suggests repeat.
+	resolved *target
 }
 
 // exitError carries an exit status and, optionally, a message for stderr.
@@ -65,7 +72,21 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 // runWith is run for the services of reg.
 func runWith(reg *engine.Registry, ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
-	c := &cli{reg: reg, stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	return (&cli{reg: reg, stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}).main(ctx, args)
+}
+
+// main runs the command args name.
+func (c *cli) main(ctx context.Context, args []string) int {
+	stdout, stderr := c.stdout, c.stderr
+	if isCompletionRequest(args) {
+		// The shell asks for completions: answer in the one-dash style the
+		// flags are documented in, and without the help's backticks.
+		var oneDash bool
+		args, oneDash = completionArgs(args)
+		var buf bytes.Buffer
+		c.stdout = &buf
+		defer func() { stdout.Write(fixCompletions(buf.Bytes(), oneDash)) }()
+	}
 	c.scrub = c.redactor()
 	logger, closeLog, err := c.setupLog()
 	if err != nil {
@@ -77,10 +98,7 @@ func runWith(reg *engine.Registry, ctx context.Context, args []string, stdin io.
 	c.log.Debug("start", "args", args, "version", version)
 	root := c.newRootCmd()
 	root.SetArgs(normalizeArgs(root, args))
-	root.SetIn(stdin)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
-	err = explain(root.ExecuteContext(ctx))
+	err = c.explain(root.ExecuteContext(ctx))
 	if err != nil {
 		c.log.Debug("exit", "error", c.redact(err.Error()))
 	}
@@ -90,7 +108,7 @@ func runWith(reg *engine.Registry, ctx context.Context, args []string, stdin io.
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.msg != "" {
-			fmt.Fprintln(stderr, "Error: "+c.redact(ee.msg))
+			fmt.Fprintln(stderr, "Error: "+c.redact(c.withHintFlags(ee.msg)))
 		}
 		return ee.code
 	}
@@ -99,7 +117,19 @@ func runWith(reg *engine.Registry, ctx context.Context, args []string, stdin io.
 		printDiagnostics(stderr, ds)
 		return 1
 	}
-	fmt.Fprintln(stderr, "Error: "+c.redact(err.Error()))
+	fmt.Fprintln(stderr, "Error: "+c.redact(c.withHintFlags(err.Error())))
+	return 1
+}
+
+// exitStatus is the exit status a command's error gives.
+func exitStatus(err error) int {
+	if err == nil {
+		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
 	return 1
 }
 
@@ -124,6 +154,9 @@ Long flags take one dash or two: -state x, --state=x.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetIn(c.stdin)
+	root.SetOut(c.stdout)
+	root.SetErr(c.stderr)
 	root.CompletionOptions.HiddenDefaultCmd = false
 	pf := root.PersistentFlags()
 	pf.StringVar(&c.statePath, "state", "reconcile.state.json", "state `FILE`, or a postgres:// URL for a shared state (also RECONCILE_STATE)")
@@ -142,19 +175,28 @@ Long flags take one dash or two: -state x, --state=x.`,
 		c.newForceUnlockCmd(),
 		c.newVersionCmd(),
 	)
+	c.conventions(root)
 	return root
 }
 
 // normalizeArgs turns terraform-style long flags with one dash (-state x,
 // -target=a) into the two-dash form pflag expects, so that pflag does not
-// read -state as -s -t -a -t -e. Only names that are long flags of some
-// command are rewritten; single-letter flags (-f) and everything after --
-// stay as they are.
+// read -state as -s -t -a -t -e. A one-dash word that names no long flag
+// (a typo: -jsn) is rewritten too, so that pflag reports it as the unknown
+// flag it is, unless it starts with a single-letter flag (-fmanifests/ is
+// -f manifests/) or a digit (a negative number). Everything after -- stays
+// as it is.
 func normalizeArgs(root *cobra.Command, args []string) []string {
-	long := map[string]bool{"help": true}
+	long := map[string]bool{"help": true, "version": true}
+	short := map[byte]bool{'h': true, 'v': true}
 	var walk func(*cobra.Command)
 	walk = func(cmd *cobra.Command) {
-		add := func(f *pflag.Flag) { long[f.Name] = true }
+		add := func(f *pflag.Flag) {
+			long[f.Name] = true
+			if len(f.Shorthand) == 1 {
+				short[f.Shorthand[0]] = true
+			}
+		}
 		cmd.LocalFlags().VisitAll(add)
 		cmd.PersistentFlags().VisitAll(add)
 		for _, sub := range cmd.Commands() {
@@ -172,28 +214,13 @@ func normalizeArgs(root *cobra.Command, args []string) []string {
 			if j := strings.IndexByte(name, '='); j >= 0 {
 				name = name[:j]
 			}
-			if long[name] {
+			if long[name] || !short[a[1]] && (a[1] < '0' || a[1] > '9') {
 				a = "-" + a
 			}
 		}
 		out = append(out, a)
 	}
 	return out
-}
-
-// isTerminal reports whether w is a character device (a terminal).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
-
-// color reports whether to colour output written to w.
-func (c *cli) color(w io.Writer) bool {
-	return !c.noColor && c.getenv("NO_COLOR") == "" && isTerminal(w)
 }
 
 func printDiagnostics(w io.Writer, ds engine.Diagnostics) {

@@ -14,7 +14,8 @@ import (
 )
 
 type showOptions struct {
-	json bool
+	json    bool
+	sandbox bool
 }
 
 func (c *cli) newShowCmd() *cobra.Command {
@@ -30,7 +31,7 @@ plan as plan printed it.`,
   reconcile plan -out plan.json && reconcile show plan.json`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t := c.resolve(false)
+			t := c.resolve(o.sandbox)
 			if len(args) == 1 {
 				return c.showPlan(t, args[0], o)
 			}
@@ -49,15 +50,26 @@ plan as plan printed it.`,
 		},
 	}
 	cmd.Flags().BoolVar(&o.json, "json", false, "print JSON")
+	c.sandboxFlag(cmd, &o.sandbox)
 	return cmd
 }
 
 func (c *cli) showPlan(t target, path string, o *showOptions) error {
-	p, err := operation.ReadPlanFile(c.reg, path)
+	p, planned, err := operation.ReadPlanFile(c.reg, path)
 	if err != nil {
 		return err
 	}
-	return c.newPlanView(t, o.json, false).show(p, -1)
+	if err := c.newPlanView(t, o.json, false).show(p, -1); err != nil {
+		return err
+	}
+	if !o.json {
+		where := "an unknown target (saved by an older reconcile: plan again)"
+		if planned != nil {
+			where = planned.String()
+		}
+		fmt.Fprintf(c.stdout, "\nThis plan goes to %s.\n", where)
+	}
+	return nil
 }
 
 // sortedAddresses lists the state's addresses matching pattern ("" = all).

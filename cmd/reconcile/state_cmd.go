@@ -21,14 +21,21 @@ managing them (the services are not called).`,
 	return cmd
 }
 
+// sandboxFlag registers -sandbox on a command that reads or edits the
+// state: the built-in simulator's state (reconcile.sandbox.state.json).
+func (c *cli) sandboxFlag(cmd *cobra.Command, sandbox *bool) {
+	cmd.Flags().BoolVar(sandbox, "sandbox", false, "the built-in simulator's state ("+sandboxStateFile+")")
+}
+
 func (c *cli) newStateListCmd() *cobra.Command {
-	return &cobra.Command{
+	var sandbox bool
+	cmd := &cobra.Command{
 		Use:     "list [PATTERN]",
 		Short:   "List the addresses in the state",
 		Example: "  reconcile state list\n  reconcile state list 'bonifiq/*'",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, err := c.resolve(false).backend(c.reg)
+			b, err := c.resolve(sandbox).backend(c.reg)
 			if err != nil {
 				return err
 			}
@@ -48,17 +55,20 @@ func (c *cli) newStateListCmd() *cobra.Command {
 			return bw.Flush()
 		},
 	}
+	c.sandboxFlag(cmd, &sandbox)
+	return cmd
 }
 
 func (c *cli) newStateShowCmd() *cobra.Command {
-	var asJSON bool
+	var asJSON, sandbox bool
 	cmd := &cobra.Command{
 		Use:     "show ADDR",
 		Short:   "Show one address's recorded fields",
 		Example: "  reconcile state show bonifiq/1001",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, err := c.resolve(false).backend(c.reg)
+			t := c.resolve(sandbox)
+			b, err := t.backend(c.reg)
 			if err != nil {
 				return err
 			}
@@ -67,7 +77,7 @@ func (c *cli) newStateShowCmd() *cobra.Command {
 				return err
 			}
 			if s.Resources[args[0]] == nil {
-				return &exitError{code: 1, msg: fmt.Sprintf("no address %q in the state %s (see reconcile state list)", args[0], b)}
+				return &exitError{code: 1, msg: fmt.Sprintf("no address %q in the state %s (see %s)", args[0], b, t.command("state list"))}
 			}
 			if asJSON {
 				return writeStateJSON(c.stdout, s, args[0])
@@ -78,47 +88,58 @@ func (c *cli) newStateShowCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	c.sandboxFlag(cmd, &sandbox)
 	return cmd
 }
 
 func (c *cli) newStateRmCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "rm ADDR...",
+	var sandbox bool
+	cmd := &cobra.Command{
+		Use:   "rm ADDR|PATTERN...",
 		Short: "Stop managing addresses: remove them from the state",
 		Long: `Remove addresses from the state. The services are not called: the customers stay as
-they are there. If a manifest still declares them, the next plan creates them again.`,
-		Example: "  reconcile state rm bonifiq/1001 tomticket/1001",
+they are there. If a manifest still declares them, the next plan creates them again.
+
+Each argument is an address or, as for state list and -target, a pattern in which *
+matches any run of characters ('tomticket/*'). An argument that matches nothing in the
+state is an error, and then nothing is removed.`,
+		Example: "  reconcile state rm bonifiq/1001 tomticket/1001\n  reconcile state rm 'tomticket/*'",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, s, unlock, err := c.lockedState(cmd.Context(), c.resolve(false), "state rm")
+			b, s, unlock, err := c.lockedState(cmd.Context(), c.resolve(sandbox), "state rm")
 			if err != nil {
 				return err
 			}
 			defer unlock()
-			var missing []string
+			var missing, remove []string
 			for _, a := range args {
-				if s.Resources[a] == nil {
+				matched := sortedAddresses(s, a)
+				if len(matched) == 0 {
 					missing = append(missing, a)
 				}
+				remove = append(remove, matched...)
 			}
 			if len(missing) > 0 {
 				return &exitError{code: 1, msg: fmt.Sprintf("not in the state: %s; nothing was removed", strings.Join(missing, ", "))}
 			}
-			for _, a := range slices.Compact(slices.Sorted(slices.Values(args))) {
+			remove = slices.Compact(slices.Sorted(slices.Values(remove)))
+			for _, a := range remove {
 				delete(s.Resources, a)
 				fmt.Fprintf(c.stdout, "Removed %s\n", a)
 			}
 			if err := b.Save(cmd.Context(), s); err != nil {
 				return fmt.Errorf("saving the state: %w", err)
 			}
-			fmt.Fprintf(c.stdout, "Removed %d address(es) from the state %s.\n", len(slices.Compact(slices.Sorted(slices.Values(args)))), b)
+			fmt.Fprintf(c.stdout, "Removed %d address(es) from the state %s.\n", len(remove), b)
 			return nil
 		},
 	}
+	c.sandboxFlag(cmd, &sandbox)
+	return cmd
 }
 
 func (c *cli) newForceUnlockCmd() *cobra.Command {
-	var force bool
+	var force, sandbox bool
 	cmd := &cobra.Command{
 		Use:   "force-unlock LOCK_ID",
 		Short: "Release a state lock whose holder is gone",
@@ -127,7 +148,7 @@ process, so this is for locks that outlive their holder (a crashed runner on sha
 storage, a shared backend). The ID is in the message a held lock gives.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, err := c.resolve(false).backend(c.reg)
+			b, err := c.resolve(sandbox).backend(c.reg)
 			if err != nil {
 				return err
 			}
@@ -146,5 +167,6 @@ storage, a shared backend). The ID is in the message a held lock gives.`,
 		},
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "do not ask for confirmation")
+	c.sandboxFlag(cmd, &sandbox)
 	return cmd
 }

@@ -31,8 +31,9 @@ func actionColor(a engine.Action) string {
 }
 
 // renderPlan writes the human plan: each change with its fields, the
-// summary line, then the call estimate and notes.
-func renderPlan(w io.Writer, p *engine.Plan, color bool, stateAddresses int) error {
+// summary line, then the call estimate and notes. flags are the target's,
+// for the commands the notes suggest (target.flags).
+func renderPlan(w io.Writer, p *engine.Plan, color bool, stateAddresses int, flags string) error {
 	bw := bufio.NewWriterSize(w, 1<<16)
 	buf := make([]byte, 0, 256)
 	for _, ch := range p.Changes {
@@ -44,7 +45,7 @@ func renderPlan(w io.Writer, p *engine.Plan, color bool, stateAddresses int) err
 	}
 	bw.WriteString(summaryLine(p))
 	bw.WriteString("\n")
-	writeNotes(bw, p, stateAddresses)
+	writeNotes(bw, p, stateAddresses, flags)
 	return bw.Flush()
 }
 
@@ -148,7 +149,7 @@ func summaryLine(p *engine.Plan) string {
 // writeNotes writes, under the summary, the calls and time apply will
 // need per provider, what the safety rails will refuse, and what a create
 // means.
-func writeNotes(w io.Writer, p *engine.Plan, stateAddresses int) {
+func writeNotes(w io.Writer, p *engine.Plan, stateAddresses int, flags string) {
 	stats := p.CallStats()
 	if len(stats) > 0 {
 		fmt.Fprintln(w)
@@ -199,7 +200,7 @@ func writeNotes(w io.Writer, p *engine.Plan, stateAddresses int) {
 	if n := p.Summary.Create; n > 0 {
 		fmt.Fprintln(w)
 		fmt.Fprintf(w, "Note: %s %s as create-or-update: a customer that already exists in the service\n", plural(n, "create", "creates"), isAre(n))
-		fmt.Fprintln(w, "is overwritten without its current values being shown. Run `reconcile import` first to see real differences.")
+		fmt.Fprintln(w, "is overwritten without its current values being shown. Run `reconcile import"+flags+"` first to see real differences.")
 	}
 }
 
@@ -332,14 +333,23 @@ func humanDuration(d time.Duration) string {
 const markdownLimit = 65000
 
 // renderMarkdown writes the plan as a pull-request comment: a summary
-// table, then the changes in a collapsible block. Beyond the size limit it
-// shows the first changes of each action and says how many more there are.
-func renderMarkdown(w io.Writer, p *engine.Plan) error {
+// table, then the changes in a collapsible block (with no changes, just
+// the summary line). Beyond the size limit it shows the first changes of
+// each action and says how many more there are. flags are the target's,
+// for the commands it suggests.
+func renderMarkdown(w io.Writer, p *engine.Plan, flags string) error {
 	var head strings.Builder
 	s := p.Summary
 	head.WriteString("### reconcile plan\n\n")
-	head.WriteString(mdEscape(summaryLine(p)) + "\n\n")
-	head.WriteString("| provider | create | update | disable | forget | calls | time at rate limit |\n")
+	head.WriteString(mdEscape(summaryLine(p)) + "\n")
+	if s.NoOp > 0 {
+		fmt.Fprintf(&head, "\n%s unchanged.\n", plural(s.NoOp, "address", "addresses"))
+	}
+	if len(p.Changes) == 0 {
+		_, err := io.WriteString(w, head.String())
+		return err
+	}
+	head.WriteString("\n| provider | create | update | disable | forget | calls | time at rate limit |\n")
 	head.WriteString("|---|---:|---:|---:|---:|---:|---|\n")
 	per := map[string]*engine.Summary{}
 	for _, ch := range p.Changes {
@@ -363,6 +373,10 @@ func renderMarkdown(w io.Writer, p *engine.Plan) error {
 	for _, st := range p.CallStats() {
 		stats[st.Provider] = st
 	}
+	// The services run side by side: the whole apply takes as long as the
+	// slowest.
+	var calls int
+	var slowest, slowestMax time.Duration
 	for _, name := range p.Registry.Names() {
 		ps := per[name]
 		if ps == nil {
@@ -372,21 +386,23 @@ func renderMarkdown(w io.Writer, p *engine.Plan) error {
 		dur := "—"
 		if st.Calls > 0 {
 			dur = "about " + durationRange(st.Duration, st.MaxDuration)
+			calls += st.Calls
+			slowest, slowestMax = max(slowest, st.Duration), max(slowestMax, st.MaxDuration)
 		}
 		fmt.Fprintf(&head, "| %s | %d | %d | %d | %d | %d | %s |\n", name, ps.Create, ps.Update, ps.Disable, ps.Forget, st.Calls, dur)
 	}
-	fmt.Fprintf(&head, "| **total** | %d | %d | %d | %d | | %d unchanged |\n", s.Create, s.Update, s.Disable, s.Forget, s.NoOp)
+	total := "—"
+	if calls > 0 {
+		total = "about " + durationRange(slowest, slowestMax)
+	}
+	fmt.Fprintf(&head, "| **total** | %d | %d | %d | %d | %d | %s |\n", s.Create, s.Update, s.Disable, s.Forget, calls, total)
 	if s.Create > 0 {
-		head.WriteString("\n> Creates run as create-or-update: customers that already exist are overwritten. Run `reconcile import` first to see real differences.\n")
+		head.WriteString("\n> Creates run as create-or-update: customers that already exist are overwritten. Run `reconcile import" + flags + "` first to see real differences.\n")
 	}
 	for _, name := range p.Registry.Names() {
 		if u, ok := p.ManifestBaseURLs()[name]; ok {
 			fmt.Fprintf(&head, "\n> **The manifests send %s to `%s`**, not to its own host: credentials go there only if the operator allows it (`RECONCILE_ALLOW_BASE_URLS`).\n", name, u)
 		}
-	}
-	if len(p.Changes) == 0 {
-		_, err := io.WriteString(w, head.String())
-		return err
 	}
 
 	// Render each change as a table row, then keep as many as fit,
@@ -439,7 +455,7 @@ func renderMarkdown(w io.Writer, p *engine.Plan) error {
 		}
 	}
 	if len(more) > 0 {
-		fmt.Fprintf(&b, "\n_Too many changes for one comment: %s not shown. Run `reconcile plan` for the full list._\n", strings.Join(more, ", "))
+		fmt.Fprintf(&b, "\n_Too many changes for one comment: %s not shown. Run `reconcile plan%s` for the full list._\n", strings.Join(more, ", "), flags)
 	}
 	b.WriteString(foot)
 	_, err := io.WriteString(w, b.String())

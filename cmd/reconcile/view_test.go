@@ -33,7 +33,7 @@ func TestMarkdownStaysUnderGitHubsLimit(t *testing.T) {
 				p.Changes = append(p.Changes, ch)
 			}
 			var b strings.Builder
-			if err := renderMarkdown(&b, p); err != nil {
+			if err := renderMarkdown(&b, p, ""); err != nil {
 				t.Fatal(err)
 			}
 			out := b.String()

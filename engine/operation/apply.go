@@ -92,8 +92,18 @@ func (r *Runner) Apply(ctx context.Context, req ApplyRequest) (*ApplyResult, err
 
 	var p *engine.Plan
 	if req.PlanFile != "" {
-		if p, err = ReadPlanFile(r.Registry, req.PlanFile); err != nil {
+		var planned *engine.PlanTarget
+		if p, planned, err = ReadPlanFile(r.Registry, req.PlanFile); err != nil {
 			return nil, err
+		}
+		// Where this apply's calls would go, from the clients that would
+		// make them (building one sends nothing).
+		provs, err := newProviders(p.Providers)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkTarget(planned, r.target(p, provs), req.PlanFile); err != nil {
+			return &ApplyResult{Plan: p}, err
 		}
 		if err := checkStale(p, st, req.PlanFile); err != nil {
 			return nil, err

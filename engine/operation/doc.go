@@ -27,9 +27,11 @@
 //  1. takes the state lock, then loads the state; the load folds in the
 //     journal of an apply that did not finish (see below);
 //  2. connects to the services (Connect);
-//  3. reads the saved plan and refuses it if it was made against another
-//     state or if any entry it touches changed since (the digest it keeps
-//     of each), or else plans as Plan does;
+//  3. reads the saved plan and refuses it if it was made for other
+//     services (its target: the sandbox, or each service's base URL; a
+//     plan that records none is refused too), against another state (its
+//     lineage), or if any entry it touches changed since (the digest it
+//     keeps of each), or else plans as Plan does;
 //  4. shows the plan; with no changes it ends there, saving the state
 //     first when the load folded a journal in, so that no journal lingers;
 //  5. refuses, before any call, a plan the rails refuse, and one whose

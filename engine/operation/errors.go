@@ -43,6 +43,25 @@ func (e *ForeignPlanError) Error() string {
 	return fmt.Sprintf("the plan %s was made against another state (lineage %s; this state is %s)", e.PlanFile, e.PlanLineage, e.StateLineage)
 }
 
+// ForeignTargetError refuses a saved plan made for other services than
+// those this apply would call (the sandbox's plan applied without -sandbox,
+// or another base URL), or that does not record where it goes. Nothing was
+// sent.
+type ForeignTargetError struct {
+	PlanFile string
+	// Planned is the plan's target; nil when it records none.
+	Planned *engine.PlanTarget
+	// Here is where this apply's calls would go.
+	Here engine.PlanTarget
+}
+
+func (e *ForeignTargetError) Error() string {
+	if e.Planned == nil {
+		return fmt.Sprintf("the plan %s does not record where it goes (an unknown target); this apply goes to %s", e.PlanFile, e.Here)
+	}
+	return fmt.Sprintf("the plan %s was made for %s; this apply goes to %s", e.PlanFile, e.Planned, e.Here)
+}
+
 // StalePlanError refuses a saved plan that touches addresses whose state
 // entries changed since it was made. Nothing was changed.
 type StalePlanError struct {

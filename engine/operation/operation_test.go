@@ -22,6 +22,8 @@ import (
 type fakeService struct {
 	name  string
 	ready error
+	// base is where its requests go (BaseURL), for saved plans' target.
+	base string
 	// onDo runs before each call is made, with the call's address.
 	onDo func(addr string)
 
@@ -30,8 +32,9 @@ type fakeService struct {
 	held  map[string]engine.Fields
 }
 
-func (s *fakeService) Name() string { return s.name }
-func (s *fakeService) Ready() error { return s.ready }
+func (s *fakeService) Name() string    { return s.name }
+func (s *fakeService) BaseURL() string { return s.base }
+func (s *fakeService) Ready() error    { return s.ready }
 
 func (s *fakeService) Calls(ch *engine.Change) []engine.Call {
 	if ch.Action == engine.ActionForget || ch.Desired == nil {
@@ -348,6 +351,56 @@ func TestApplyRefusesBeforeAnyCall(t *testing.T) {
 				t.Errorf("error %v, want StalePlanError naming crm/1", err)
 			}
 		}},
+		{"plan for another base URL", func(f *fixture) ApplyRequest {
+			planFile := filepath.Join(t.TempDir(), "plan.json")
+			f.svc.base = "https://staging.crm.example"
+			if _, err := f.runner.Plan(context.Background(), PlanRequest{Desired: f.desired(renamed...), Out: planFile}); err != nil {
+				t.Fatal(err)
+			}
+			f.svc.base = "https://crm.example"
+			return ApplyRequest{PlanFile: planFile}
+		}, func(t *testing.T, err error) {
+			var fe *ForeignTargetError
+			if !errors.As(err, &fe) || fe.Planned == nil || fe.Planned.String() != "crm at https://staging.crm.example" || fe.Here.String() != "crm at https://crm.example" {
+				t.Errorf("error %v, want ForeignTargetError naming both base URLs", err)
+			}
+		}},
+		{"plan for the sandbox", func(f *fixture) ApplyRequest {
+			planFile := filepath.Join(t.TempDir(), "plan.json")
+			f.svc.base = "https://crm.example"
+			f.runner.Sandbox = true
+			if _, err := f.runner.Plan(context.Background(), PlanRequest{Desired: f.desired(renamed...), Out: planFile}); err != nil {
+				t.Fatal(err)
+			}
+			f.runner.Sandbox = false
+			return ApplyRequest{PlanFile: planFile}
+		}, func(t *testing.T, err error) {
+			var fe *ForeignTargetError
+			if !errors.As(err, &fe) || fe.Planned == nil || !fe.Planned.Sandbox || fe.Here.Sandbox ||
+				err.Error() != "the plan "+fe.PlanFile+" was made for the sandbox; this apply goes to crm at https://crm.example" {
+				t.Errorf("error %v, want ForeignTargetError naming the sandbox and the base URL", err)
+			}
+		}},
+		{"plan that records no target", func(f *fixture) ApplyRequest {
+			res, err := f.runner.Plan(context.Background(), PlanRequest{Desired: f.desired(renamed...)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var b strings.Builder
+			if err := engine.WritePlanJSON(&b, res.Plan, true); err != nil {
+				t.Fatal(err)
+			}
+			planFile := filepath.Join(t.TempDir(), "plan.json")
+			if err := os.WriteFile(planFile, []byte(b.String()), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return ApplyRequest{PlanFile: planFile}
+		}, func(t *testing.T, err error) {
+			var fe *ForeignTargetError
+			if !errors.As(err, &fe) || fe.Planned != nil || !strings.Contains(err.Error(), "does not record where it goes") {
+				t.Errorf("error %v, want ForeignTargetError for an unknown target", err)
+			}
+		}},
 		{"plan of another state", func(f *fixture) ApplyRequest {
 			other := newFixture(t)
 			if _, err := other.apply(ApplyRequest{Manifests: other.manifests("9", "Zé")}); err != nil {
@@ -504,5 +557,38 @@ func TestLockIsHeldWhileConnected(t *testing.T) {
 	var le *engine.LockedError
 	if !errors.As(lockErr, &le) || le.Info.Operation != "apply" {
 		t.Errorf("locking while apply is connected: %v, want the lock held by apply", lockErr)
+	}
+}
+
+// TestSavedPlanAppliesAtItsTarget: a saved plan records where its calls go
+// (each called service's base URL, or the sandbox), and applies where the
+// clients still go there, on another runner of the same state.
+func TestSavedPlanAppliesAtItsTarget(t *testing.T) {
+	for _, sandbox := range []bool{false, true} {
+		f := newFixture(t)
+		f.svc.base = "https://crm.example/"
+		f.runner.Sandbox = sandbox
+		planFile := filepath.Join(t.TempDir(), "plan.json")
+		if _, err := f.runner.Plan(context.Background(), PlanRequest{Desired: f.desired("1", "Ana"), Out: planFile}); err != nil {
+			t.Fatal(err)
+		}
+		_, target, err := ReadPlanFile(f.reg, planFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := engine.PlanTarget{BaseURLs: map[string]string{"crm": "https://crm.example/"}}
+		if sandbox {
+			want = engine.PlanTarget{Sandbox: true}
+		}
+		if target == nil || !target.Equal(want) || target.Sandbox != sandbox {
+			t.Fatalf("sandbox %v: the saved plan's target is %+v, want %+v", sandbox, target, want)
+		}
+		// Another runner (the merge job's) on the same state, whose client
+		// resolves the same URL, written without the trailing slash.
+		f.svc.base = "https://crm.example"
+		out, err := f.apply(ApplyRequest{PlanFile: planFile})
+		if err != nil || out.Result.Created != 1 {
+			t.Fatalf("sandbox %v: applying the saved plan at its target: %v", sandbox, err)
+		}
 	}
 }

@@ -56,18 +56,24 @@ func (r *Runner) Plan(ctx context.Context, req PlanRequest) (*PlanResult, error)
 		return nil, err
 	}
 	if req.Out != "" {
-		if err := SavePlan(req.Out, p); err != nil {
+		// The target: where apply's requests will go, which the clients
+		// apply would build say (offline: building one sends nothing).
+		provs, err := r.NewProviders(p.Providers)
+		if err != nil {
+			return nil, err
+		}
+		if err := SavePlan(req.Out, p, r.target(p, provs)); err != nil {
 			return nil, err
 		}
 	}
 	return &PlanResult{Plan: p, StateAddresses: len(st.Resources)}, nil
 }
 
-// SavePlan writes p to path as a saved plan, calls included, atomically and
-// with mode 0600: a plan holds customer data.
-func SavePlan(path string, p *engine.Plan) error {
+// SavePlan writes p to path as a saved plan for target, calls included,
+// atomically and with mode 0600: a plan holds customer data.
+func SavePlan(path string, p *engine.Plan, target engine.PlanTarget) error {
 	var buf bytes.Buffer
-	if err := engine.WritePlanJSON(&buf, p, true); err != nil {
+	if err := engine.WriteSavedPlan(&buf, p, target); err != nil {
 		return err
 	}
 	if err := renameio.WriteFile(path, buf.Bytes(), 0o600); err != nil {
@@ -76,18 +82,31 @@ func SavePlan(path string, p *engine.Plan) error {
 	return nil
 }
 
-// ReadPlanFile reads a plan saved with SavePlan, with its calls.
-func ReadPlanFile(reg *engine.Registry, path string) (*engine.Plan, error) {
+// ReadPlanFile reads a plan saved with SavePlan, with its calls, and the
+// target it records (nil: none, a plan saved by an older reconcile).
+func ReadPlanFile(reg *engine.Registry, path string) (*engine.Plan, *engine.PlanTarget, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("reading the plan: %w", err)
+		return nil, nil, fmt.Errorf("reading the plan: %w", err)
 	}
 	defer f.Close()
-	p, err := engine.ReadPlanFile(reg, f)
+	p, target, err := engine.ReadSavedPlan(reg, f)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return p, nil
+	return p, target, nil
+}
+
+// checkTarget refuses a saved plan made for another target than here, or
+// that records none.
+func checkTarget(planned *engine.PlanTarget, here engine.PlanTarget, planFile string) error {
+	if planned == nil {
+		return &ForeignTargetError{PlanFile: planFile, Here: here}
+	}
+	if !planned.Equal(here) {
+		return &ForeignTargetError{PlanFile: planFile, Planned: planned, Here: here}
+	}
+	return nil
 }
 
 // checkStale refuses a saved plan made against another state, or touching

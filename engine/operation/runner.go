@@ -30,6 +30,12 @@ type Runner struct {
 	// ends. Nil: NewProviders builds those as well. (The CLI's -sandbox
 	// starts its simulator here, under the state lock that guards its data.)
 	Connect func(ctx context.Context) (ProviderFactory, func(), error)
+	// Sandbox says that the services are a simulator whose address changes
+	// on every run (the CLI's -sandbox): a saved plan records "the sandbox"
+	// as its target rather than base URLs, and only such a runner applies
+	// it. Otherwise a saved plan records each called service's base URL, as
+	// its client resolves it (a client that has a BaseURL method).
+	Sandbox bool
 	// Log receives the operations' structured log (nil: none).
 	Log *slog.Logger
 	// Warn receives problems that do not fail the operation, such as a
@@ -271,6 +277,33 @@ func (r *Runner) checkReady(need map[string]bool, provs map[string]engine.Provid
 		return &MissingCredentials{Problems: problems, Reading: reading}
 	}
 	return nil
+}
+
+// baseURLer is a client that says where its requests go.
+type baseURLer interface{ BaseURL() string }
+
+// target is where p's calls go with the clients provs: the sandbox, or the
+// base URL of every service p calls.
+func (r *Runner) target(p *engine.Plan, provs map[string]engine.Provider) engine.PlanTarget {
+	if r.Sandbox {
+		return engine.PlanTarget{Sandbox: true}
+	}
+	t := engine.PlanTarget{}
+	for _, ch := range p.Changes {
+		if len(ch.Calls) == 0 {
+			continue
+		}
+		if _, done := t.BaseURLs[ch.Provider]; done {
+			continue
+		}
+		if b, ok := provs[ch.Provider].(baseURLer); ok && b.BaseURL() != "" {
+			if t.BaseURLs == nil {
+				t.BaseURLs = map[string]string{}
+			}
+			t.BaseURLs[ch.Provider] = b.BaseURL()
+		}
+	}
+	return t
 }
 
 // errNoManifests is returned when a request that needs the manifests has no
