@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -311,4 +312,107 @@ func TestForgetAfterAJournalFailureIsNotDone(t *testing.T) {
 	if err == nil || res.Items[0].Status != StatusFailed || res.Forgotten != 0 {
 		t.Errorf("apply: %v, result %+v", err, res)
 	}
+}
+
+// Apply refuses to start without a recorder, a registry, or a provider for
+// a change that has calls; the plan's registry serves when none is given.
+func TestApplyRefusesWhatItCannotRecordOrCall(t *testing.T) {
+	prov := &scriptedProvider{name: BonifiQ}
+	p := changes(BonifiQ, 1, "name")
+	planCalls(p, prov)
+	provs := map[string]Provider{BonifiQ: prov}
+	if _, err := Apply(context.Background(), p, ApplyOptions{Registry: testReg, Providers: provs}); err == nil {
+		t.Error("apply without a recorder started")
+	}
+	if _, err := Apply(context.Background(), &Plan{Changes: p.Changes}, ApplyOptions{Recorder: &memRecorder{}, Providers: provs}); err == nil {
+		t.Error("apply without a registry started")
+	}
+	if _, err := Apply(context.Background(), p, ApplyOptions{Registry: testReg, Recorder: &memRecorder{}}); err == nil || !strings.Contains(err.Error(), `no provider "bonifiq"`) {
+		t.Errorf("apply without the change's provider: %v", err)
+	}
+	odd := &Change{Address: "nosuch/1", Provider: "nosuch", ID: "1", Action: ActionForget}
+	if _, err := Apply(context.Background(), &Plan{Registry: testReg, Changes: []*Change{odd}}, ApplyOptions{Recorder: &memRecorder{}}); err == nil {
+		t.Error("apply of a change of an unknown service started")
+	}
+	if len(prov.calls) != 0 {
+		t.Errorf("%d calls made by refused applies", len(prov.calls))
+	}
+	rec := &memRecorder{}
+	res, err := Apply(context.Background(), p, ApplyOptions{Providers: provs, Recorder: rec})
+	if err != nil || res.Updated != 1 || len(rec.recs) != 1 {
+		t.Errorf("apply with the plan's registry: %v %+v", err, res)
+	}
+}
+
+// Events: one per successful call and one per finished change; none for a
+// change not attempted.
+func TestApplyEventsForCallsAndFinishedChanges(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		prov := &scriptedProvider{name: BonifiQ, answer: func(ch *Change, _ Call, _ int) (Outcome, error) {
+			if ch.ID == "baa" {
+				return Outcome{}, &CallError{Provider: BonifiQ, Status: 400, Message: "no"}
+			}
+			return Outcome{Status: 200}, nil
+		}}
+		p := changes(BonifiQ, 2, "name", "email")
+		planCalls(p, prov)
+		var mu sync.Mutex
+		kinds := map[EventKind]int{}
+		var items []*Item
+		res, err := Apply(context.Background(), p, ApplyOptions{Registry: testReg, Recorder: &memRecorder{}, Providers: map[string]Provider{BonifiQ: prov},
+			Events: func(e Event) {
+				mu.Lock()
+				defer mu.Unlock()
+				kinds[e.Kind]++
+				if e.Kind == EventChange {
+					items = append(items, e.Item)
+				}
+				if e.Time.IsZero() {
+					t.Errorf("event %+v without a time", e)
+				}
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kinds[EventCall] != 2 || kinds[EventChange] != 2 || len(items) != 2 {
+			t.Errorf("events %v, want 2 calls and 2 changes", kinds)
+		}
+		if res.Items[1].Status != StatusFailed || res.Items[1].HTTPStatus != 400 || res.Items[0].CallsDone != 2 || res.Calls != 2 {
+			t.Errorf("items %+v %+v", res.Items[0], res.Items[1])
+		}
+	})
+}
+
+// A change never reached says so: not_attempted, not an empty status.
+func TestApplyMarksUnreachedChangesNotAttempted(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	prov := &scriptedProvider{name: BonifiQ}
+	p := changes(BonifiQ, 3, "name")
+	planCalls(p, prov)
+	res, err := Apply(ctx, p, ApplyOptions{Registry: testReg, Recorder: &memRecorder{}, Providers: map[string]Provider{BonifiQ: prov}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range res.Items {
+		if it.Status != StatusNotAttempted {
+			t.Errorf("item %+v, want not_attempted", it)
+		}
+	}
+	if res.NotAttempted != 3 || len(prov.calls) != 0 {
+		t.Errorf("result %+v, %d calls", res, len(prov.calls))
+	}
+}
+
+// An apply given a Stop channel that is never closed leaves nothing
+// running behind it (synctest fails on a goroutine left blocked).
+func TestApplyWithAnUnusedStopLeavesNothingRunning(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		stop := make(chan struct{})
+		prov := &scriptedProvider{name: BonifiQ}
+		res, rec, err := applyOne(t, context.Background(), prov, ApplyOptions{Stop: stop})
+		if err != nil || res.Updated != 1 || len(rec.recs) != 1 {
+			t.Fatalf("apply: %v %+v", err, res)
+		}
+	})
 }
