@@ -27,11 +27,12 @@ func TestDoCreatesLearnWhichRequestToTryFirst(t *testing.T) {
 		stub.Reply{Body: cust("b", "gb")},           // b: POST: new (2-0)
 		conflict, stub.Reply{Body: cust("c", "gc")}, // c: POST 409, GET: existed (2-1)
 		conflict, stub.Reply{Body: cust("d", "gd")}, // d: POST 409, GET: existed (2-2)
-		stub.Reply{Body: cust("e", "ge")}, // e: PUT: existed (2-3)
-		stub.Reply{Body: cust("f", "gf")}, // f: PUT
+		stub.Reply{Body: cust("e", "ge")},           // e: PUT: existed (2-3)
+		notFound, stub.Reply{Body: cust("f", "gf")}, // f: PUT 404, POST: new (3-3)
+		stub.Reply{Body: cust("g", "gg")}, // g: PUT
 	)
 	c := stubClient(t, srv, 0)
-	for _, id := range []string{"a", "b", "c", "d", "e", "f"} {
+	for _, id := range []string{"a", "b", "c", "d", "e", "f", "g"} {
 		ch := change(engine.ActionCreate, id, d, nil, nil)
 		out, err := c.Do(context.Background(), ch, c.Calls(ch)[0])
 		if err != nil {
@@ -46,7 +47,7 @@ func TestDoCreatesLearnWhichRequestToTryFirst(t *testing.T) {
 		got = append(got, r.Method+" "+r.Path)
 	}
 	want := []string{"PUT /customers/a", "POST /customers", "POST /customers", "POST /customers", "GET /customers/c",
-		"POST /customers", "GET /customers/d", "PUT /customers/e", "PUT /customers/f"}
+		"POST /customers", "GET /customers/d", "PUT /customers/e", "PUT /customers/f", "POST /customers", "PUT /customers/g"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("requests (-want +got):\n%s", diff)
 	}

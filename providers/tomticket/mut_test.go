@@ -132,11 +132,12 @@ func TestDoCreatesLearnWhichRequestToTryFirst(t *testing.T) {
 		stub.Reply{Body: okBody},         // b: new (2-0)
 		exists, stub.Reply{Body: okBody}, // c: new exists, update: existed (2-1)
 		exists, stub.Reply{Body: okBody}, // d: new exists, update: existed (2-2)
-		stub.Reply{Body: okBody}, // e: update: existed (2-3)
-		stub.Reply{Body: okBody}, // f: update
+		stub.Reply{Body: okBody},                                              // e: update: existed (2-3)
+		stub.Reply{Status: 404, Body: notFoundBody}, stub.Reply{Body: okBody}, // f: update 404, new: new (3-3)
+		stub.Reply{Body: okBody}, // g: update
 	)
 	c := stubClient(t, srv, 0)
-	for _, id := range []string{"a", "b", "c", "d", "e", "f"} {
+	for _, id := range []string{"a", "b", "c", "d", "e", "f", "g"} {
 		ch := change(engine.ActionCreate, id, fields("name", "N"), nil, nil)
 		if _, err := c.Do(context.Background(), ch, c.Calls(ch)[0]); err != nil {
 			t.Fatalf("%s: %v", id, err)
@@ -147,7 +148,7 @@ func TestDoCreatesLearnWhichRequestToTryFirst(t *testing.T) {
 		got = append(got, r.Path)
 	}
 	u, n := "/v2.0/customer/update", "/v2.0/customer/new"
-	if diff := cmp.Diff([]string{u, n, n, n, u, n, u, u, u}, got); diff != "" {
+	if diff := cmp.Diff([]string{u, n, n, n, u, n, u, u, u, n, u}, got); diff != "" {
 		t.Errorf("requests (-want +got):\n%s", diff)
 	}
 }
