@@ -171,3 +171,21 @@ func TestBodyForManagedClearedAndUnmanagedFields(t *testing.T) {
 		t.Errorf("body sends gid: %s", b)
 	}
 }
+
+// A 2xx that is not the customer (no gid) confirms nothing.
+func TestDoAnswerWithoutGidFails(t *testing.T) {
+	for _, body := range []string{`{}`, `{"name":"N","externalId":"7"}`, `{"gid":""}`} {
+		srv := stub.New(t, stub.Reply{Body: body})
+		c := stubClient(t, srv, 0)
+		ch := change(engine.ActionUpdate, "7", fields("name", "N"), nil, nil, "name")
+		_, err := c.Do(context.Background(), ch, c.Calls(ch)[0])
+		checkErr(t, err, &stub.WantErr{Status: 200, Message: "the answer is not the customer (no gid): " + body})
+	}
+}
+
+func TestNewRefusesAnInvalidBaseURL(t *testing.T) {
+	env := map[string]string{EnvBaseURL: "://no scheme"}
+	if c, err := New(Options{Getenv: func(k string) string { return env[k] }}); err == nil {
+		t.Errorf("New with an invalid base URL = %v", c)
+	}
+}

@@ -229,3 +229,10 @@ func TestReadWithoutCustomerDataFails(t *testing.T) {
 		checkErr(t, err, &stub.WantErr{Status: 200, Message: "no customer data"})
 	}
 }
+
+func TestNewRefusesAnInvalidBaseURL(t *testing.T) {
+	env := map[string]string{EnvBaseURL: "://no scheme"}
+	if c, err := New(Options{Getenv: func(k string) string { return env[k] }}); err == nil {
+		t.Errorf("New with an invalid base URL = %v", c)
+	}
+}
