@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -246,5 +247,46 @@ func TestDoUpsertAnswerIsWhatTheServiceHolds(t *testing.T) {
 	out, err = c.Do(context.Background(), ch, c.Calls(ch)[0])
 	if err != nil || out.Held != nil {
 		t.Errorf("Do = %+v, %v; want nothing held", out, err)
+	}
+}
+
+// Only the profile writes' answers are the customer: a changestatus whose
+// warning answer carries an object holds nothing to verify.
+func TestDoOnlyProfileAnswersAreWhatTheServiceHolds(t *testing.T) {
+	srv := stub.New(t, stub.Reply{Body: `{"Result":{"Name":"X"},"CodeName":"Customer_StatusUnchanged","Severity":1,"HasWarning":true}`})
+	c := stubClient(t, srv, 0)
+	ch := change(engine.ActionUpdate, "1", fields("enabled", true), nil, "enabled")
+	out, err := c.Do(context.Background(), ch, c.Calls(ch)[0])
+	if err != nil || out.Held != nil {
+		t.Errorf("changestatus = %+v, %v; want nothing held", out, err)
+	}
+}
+
+// A 4xx whose envelope says Customer_NotFound is "no such customer".
+func TestReadNotFoundByCodeNameInA4xx(t *testing.T) {
+	srv := stub.New(t, stub.Reply{Status: 400, Body: `{"CodeName":"Customer_NotFound","HasError":true}`},
+		stub.Reply{Status: 400, Body: `{"CodeName":"Other","HasError":true}`})
+	c := stubClient(t, srv, 0)
+	res := &engine.Resource{Provider: Name, ID: "1"}
+	if _, err := c.Read(context.Background(), res, nil); !errors.Is(err, engine.ErrNotFound) {
+		t.Errorf("Read = %v, want ErrNotFound", err)
+	}
+	if _, err := c.Read(context.Background(), res, nil); errors.Is(err, engine.ErrNotFound) || err == nil {
+		t.Errorf("Read = %v, want another failure", err)
+	}
+}
+
+// Instants go in RFC 3339 UTC; a date alone is midnight UTC; anything else
+// as it is.
+func TestInstantOnTheWire(t *testing.T) {
+	for in, want := range map[string]any{
+		"2024-01-02T03:04:05+01:00": "2024-01-02T02:04:05Z", "2024-01-02": "2024-01-02T00:00:00Z", "soon": "soon",
+	} {
+		if got := instant(engine.String(in)); got != want {
+			t.Errorf("instant(%q) = %v, want %v", in, got, want)
+		}
+	}
+	if got := instant(engine.Null()); got != nil {
+		t.Errorf("instant(null) = %v", got)
 	}
 }
