@@ -132,23 +132,25 @@ func TestRetryUnreachableServiceStopsUnlessItAnsweredBefore(t *testing.T) {
 // Warnings make the change a warning, each distinct message once; they are
 // counted as done.
 func TestApplyWarningsJoinedOnce(t *testing.T) {
-	prov := &scriptedProvider{name: BonifiQ, answer: func(_ *Change, call Call, _ int) (Outcome, error) {
-		w := map[string]string{"name": "w1", "email": "w1", "phone": "w2"}[call.Op]
-		return Outcome{Status: 201, Warning: w}, nil
-	}}
-	p := changes(BonifiQ, 1, "name", "email", "phone", "document")
-	planCalls(p, prov)
-	res, err := Apply(context.Background(), p, ApplyOptions{Registry: testReg, Recorder: &memRecorder{}, Providers: map[string]Provider{BonifiQ: prov}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	it := res.Items[0]
-	if it.Status != StatusWarning || it.Message != "w1; w2" || it.HTTPStatus != 201 || it.CallsDone != 4 {
-		t.Errorf("item %+v, want a warning \"w1; w2\"", it)
-	}
-	if res.Warnings != 1 || res.Updated != 1 || res.Calls != 4 {
-		t.Errorf("result %+v", res)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		prov := &scriptedProvider{name: BonifiQ, answer: func(_ *Change, call Call, _ int) (Outcome, error) {
+			w := map[string]string{"name": "w1", "email": "w1", "phone": "w2"}[call.Op]
+			return Outcome{Status: 201, Warning: w}, nil
+		}}
+		p := changes(BonifiQ, 1, "name", "email", "phone", "document")
+		planCalls(p, prov)
+		res, err := Apply(context.Background(), p, ApplyOptions{Registry: testReg, Recorder: &memRecorder{}, Providers: map[string]Provider{BonifiQ: prov}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		it := res.Items[0]
+		if it.Status != StatusWarning || it.Message != "w1; w2" || it.HTTPStatus != 201 || it.CallsDone != 4 {
+			t.Errorf("item %+v, want a warning \"w1; w2\"", it)
+		}
+		if res.Warnings != 1 || res.Updated != 1 || res.Calls != 4 {
+			t.Errorf("result %+v", res)
+		}
+	})
 }
 
 // A record holds the fields the call settled, every managed field's name,
@@ -197,55 +199,61 @@ func equalFields(a, b Fields) bool {
 // Nothing is started after a stop, a forget included; nor after the
 // journal failed.
 func TestApplyStoppedBeforehandRecordsNothing(t *testing.T) {
-	stop := make(chan struct{})
-	close(stop)
-	prov := &scriptedProvider{name: BonifiQ}
-	p := changes(BonifiQ, 2, "name")
-	planCalls(p, prov)
-	p.Changes = append(p.Changes, &Change{Address: "bonifiq/f", Provider: BonifiQ, ID: "f", Action: ActionForget, Calls: []Call{}})
-	rec := &memRecorder{}
-	res, err := Apply(context.Background(), p, ApplyOptions{Registry: testReg, Recorder: rec, Stop: stop, Providers: map[string]Provider{BonifiQ: prov}})
-	if err != nil || len(rec.recs) != 0 || len(prov.calls) != 0 || res.NotAttempted != 3 {
-		t.Errorf("apply after a stop: %v, %d records, %d calls, %+v", err, len(rec.recs), len(prov.calls), res)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		stop := make(chan struct{})
+		close(stop)
+		prov := &scriptedProvider{name: BonifiQ}
+		p := changes(BonifiQ, 2, "name")
+		planCalls(p, prov)
+		p.Changes = append(p.Changes, &Change{Address: "bonifiq/f", Provider: BonifiQ, ID: "f", Action: ActionForget, Calls: []Call{}})
+		rec := &memRecorder{}
+		res, err := Apply(context.Background(), p, ApplyOptions{Registry: testReg, Recorder: rec, Stop: stop, Providers: map[string]Provider{BonifiQ: prov}})
+		if err != nil || len(rec.recs) != 0 || len(prov.calls) != 0 || res.NotAttempted != 3 {
+			t.Errorf("apply after a stop: %v, %d records, %d calls, %+v", err, len(rec.recs), len(prov.calls), res)
+		}
+	})
 }
 
 // After the journal fails, no later call is made and no forget recorded.
 func TestApplyAfterAJournalFailureStartsNothing(t *testing.T) {
-	prov := &scriptedProvider{name: BonifiQ}
-	p := changes(BonifiQ, 1, "name", "email")
-	planCalls(p, prov)
-	p.Changes = append(p.Changes, &Change{Address: "bonifiq/zz", Provider: BonifiQ, ID: "zz", Action: ActionForget, Calls: []Call{}})
-	res, err := Apply(context.Background(), p, ApplyOptions{Registry: testReg, Recorder: failingRecorder{}, Providers: map[string]Provider{BonifiQ: prov},
-		Configs: map[string]ProviderConfig{BonifiQ: {Concurrency: 1, MaxRetries: 1}}})
-	if err == nil || !strings.Contains(err.Error(), "disk full") {
-		t.Errorf("apply error %v", err)
-	}
-	if len(prov.calls) != 1 || res.Items[0].Status != StatusFailed || res.Items[1].Status != StatusNotAttempted {
-		t.Errorf("%d calls, items %+v %+v", len(prov.calls), res.Items[0], res.Items[1])
-	}
+	synctest.Test(t, func(t *testing.T) {
+		prov := &scriptedProvider{name: BonifiQ}
+		p := changes(BonifiQ, 1, "name", "email")
+		planCalls(p, prov)
+		p.Changes = append(p.Changes, &Change{Address: "bonifiq/zz", Provider: BonifiQ, ID: "zz", Action: ActionForget, Calls: []Call{}})
+		res, err := Apply(context.Background(), p, ApplyOptions{Registry: testReg, Recorder: failingRecorder{}, Providers: map[string]Provider{BonifiQ: prov},
+			Configs: map[string]ProviderConfig{BonifiQ: {Concurrency: 1, MaxRetries: 1}}})
+		if err == nil || !strings.Contains(err.Error(), "disk full") {
+			t.Errorf("apply error %v", err)
+		}
+		if len(prov.calls) != 1 || res.Items[0].Status != StatusFailed || res.Items[1].Status != StatusNotAttempted {
+			t.Errorf("%d calls, items %+v %+v", len(prov.calls), res.Items[0], res.Items[1])
+		}
+	})
 }
 
 // A 404 of a create is a failure like another, without the advice to
 // refresh; NotFound without the status advises it too.
 func TestApplyLostCustomerAdviceOnlyForWhatTheStateHas(t *testing.T) {
-	for _, tt := range []struct {
-		action Action
-		ce     *CallError
-		advice bool
-	}{
-		{ActionCreate, &CallError{Provider: BonifiQ, Status: 404, Message: "nf"}, false},
-		{ActionUpdate, &CallError{Provider: BonifiQ, Status: 200, NotFound: true, Message: "nf"}, true},
-		{ActionUpdate, &CallError{Provider: BonifiQ, Status: 400, Message: "bad"}, false},
-	} {
-		prov := &scriptedProvider{name: BonifiQ, answer: func(*Change, Call, int) (Outcome, error) { return Outcome{}, tt.ce }}
-		p := changes(BonifiQ, 1, "name")
-		p.Changes[0].Action = tt.action
-		planCalls(p, prov)
-		res, _ := Apply(context.Background(), p, ApplyOptions{Registry: testReg, Recorder: &memRecorder{}, Providers: map[string]Provider{BonifiQ: prov}})
-		it := res.Items[0]
-		if got := strings.Contains(it.Message, "plan -refresh"); got != tt.advice || it.HTTPStatus != tt.ce.Status || it.Status != StatusFailed {
-			t.Errorf("%s %+v: item %+v, advice %v", tt.action, tt.ce, it, got)
+	synctest.Test(t, func(t *testing.T) {
+		for _, tt := range []struct {
+			action Action
+			ce     *CallError
+			advice bool
+		}{
+			{ActionCreate, &CallError{Provider: BonifiQ, Status: 404, Message: "nf"}, false},
+			{ActionUpdate, &CallError{Provider: BonifiQ, Status: 200, NotFound: true, Message: "nf"}, true},
+			{ActionUpdate, &CallError{Provider: BonifiQ, Status: 400, Message: "bad"}, false},
+		} {
+			prov := &scriptedProvider{name: BonifiQ, answer: func(*Change, Call, int) (Outcome, error) { return Outcome{}, tt.ce }}
+			p := changes(BonifiQ, 1, "name")
+			p.Changes[0].Action = tt.action
+			planCalls(p, prov)
+			res, _ := Apply(context.Background(), p, ApplyOptions{Registry: testReg, Recorder: &memRecorder{}, Providers: map[string]Provider{BonifiQ: prov}})
+			it := res.Items[0]
+			if got := strings.Contains(it.Message, "plan -refresh"); got != tt.advice || it.HTTPStatus != tt.ce.Status || it.Status != StatusFailed {
+				t.Errorf("%s %+v: item %+v, advice %v", tt.action, tt.ce, it, got)
+			}
 		}
-	}
+	})
 }

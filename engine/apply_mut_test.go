@@ -263,46 +263,50 @@ func TestRetryFailuresInARowStopTheService(t *testing.T) {
 // A disable's last call removes the address from the state; a forget
 // removes it with no call.
 func TestDisableAndForgetRecordTheAddressDeleted(t *testing.T) {
-	prov := &scriptedProvider{name: BonifiQ}
-	dis := &Change{Address: "bonifiq/d", Provider: BonifiQ, ID: "d", Action: ActionDisable,
-		Fields:  []FieldChange{{Name: "enabled", After: Bool(false)}},
-		Desired: &Resource{Provider: BonifiQ, ID: "d", Fields: Fields{{Name: "enabled", Value: Bool(false)}}}}
-	dis.Calls = []Call{{Method: "POST", Path: "/d/enabled", Op: "enabled", Fields: []string{"enabled"}}}
-	fg := &Change{Address: "bonifiq/f", Provider: BonifiQ, ID: "f", Action: ActionForget, Calls: []Call{}}
-	p := &Plan{Registry: testReg, Changes: []*Change{dis, fg}}
-	rec := &memRecorder{}
-	res, err := Apply(context.Background(), p, ApplyOptions{Registry: testReg, Recorder: rec, Providers: map[string]Provider{BonifiQ: prov}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Disabled != 1 || res.Forgotten != 1 || res.Items[0].Status != StatusOK || res.Items[1].Status != StatusOK {
-		t.Fatalf("result %+v", res)
-	}
-	want := map[string]bool{"bonifiq/d": true, "bonifiq/f": true}
-	for _, r := range rec.recs {
-		if !r.Delete || len(r.Set) != 0 || !want[r.Address] {
-			t.Errorf("record %+v, want the address deleted", r)
+	synctest.Test(t, func(t *testing.T) {
+		prov := &scriptedProvider{name: BonifiQ}
+		dis := &Change{Address: "bonifiq/d", Provider: BonifiQ, ID: "d", Action: ActionDisable,
+			Fields:  []FieldChange{{Name: "enabled", After: Bool(false)}},
+			Desired: &Resource{Provider: BonifiQ, ID: "d", Fields: Fields{{Name: "enabled", Value: Bool(false)}}}}
+		dis.Calls = []Call{{Method: "POST", Path: "/d/enabled", Op: "enabled", Fields: []string{"enabled"}}}
+		fg := &Change{Address: "bonifiq/f", Provider: BonifiQ, ID: "f", Action: ActionForget, Calls: []Call{}}
+		p := &Plan{Registry: testReg, Changes: []*Change{dis, fg}}
+		rec := &memRecorder{}
+		res, err := Apply(context.Background(), p, ApplyOptions{Registry: testReg, Recorder: rec, Providers: map[string]Provider{BonifiQ: prov}})
+		if err != nil {
+			t.Fatal(err)
 		}
-		delete(want, r.Address)
-	}
-	if len(want) != 0 {
-		t.Errorf("no delete record for %v", want)
-	}
+		if res.Disabled != 1 || res.Forgotten != 1 || res.Items[0].Status != StatusOK || res.Items[1].Status != StatusOK {
+			t.Fatalf("result %+v", res)
+		}
+		want := map[string]bool{"bonifiq/d": true, "bonifiq/f": true}
+		for _, r := range rec.recs {
+			if !r.Delete || len(r.Set) != 0 || !want[r.Address] {
+				t.Errorf("record %+v, want the address deleted", r)
+			}
+			delete(want, r.Address)
+		}
+		if len(want) != 0 {
+			t.Errorf("no delete record for %v", want)
+		}
+	})
 }
 
 // A disable of two calls deletes the address only after the last one.
 func TestDisableDeletesOnlyAfterItsLastCall(t *testing.T) {
-	prov := &scriptedProvider{name: BonifiQ}
-	dis := &Change{Address: "bonifiq/d", Provider: BonifiQ, ID: "d", Action: ActionDisable,
-		Desired: &Resource{Provider: BonifiQ, ID: "d", Fields: Fields{{Name: "enabled", Value: Bool(false)}}}}
-	dis.Calls = []Call{{Method: "POST", Path: "/d/a", Op: "a"}, {Method: "POST", Path: "/d/b", Op: "b"}}
-	rec := &memRecorder{}
-	if _, err := Apply(context.Background(), &Plan{Registry: testReg, Changes: []*Change{dis}}, ApplyOptions{Registry: testReg, Recorder: rec, Providers: map[string]Provider{BonifiQ: prov}}); err != nil {
-		t.Fatal(err)
-	}
-	if len(rec.recs) != 2 || rec.recs[0].Delete || !rec.recs[1].Delete {
-		t.Errorf("records %+v: want the delete last only", rec.recs)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		prov := &scriptedProvider{name: BonifiQ}
+		dis := &Change{Address: "bonifiq/d", Provider: BonifiQ, ID: "d", Action: ActionDisable,
+			Desired: &Resource{Provider: BonifiQ, ID: "d", Fields: Fields{{Name: "enabled", Value: Bool(false)}}}}
+		dis.Calls = []Call{{Method: "POST", Path: "/d/a", Op: "a"}, {Method: "POST", Path: "/d/b", Op: "b"}}
+		rec := &memRecorder{}
+		if _, err := Apply(context.Background(), &Plan{Registry: testReg, Changes: []*Change{dis}}, ApplyOptions{Registry: testReg, Recorder: rec, Providers: map[string]Provider{BonifiQ: prov}}); err != nil {
+			t.Fatal(err)
+		}
+		if len(rec.recs) != 2 || rec.recs[0].Delete || !rec.recs[1].Delete {
+			t.Errorf("records %+v: want the delete last only", rec.recs)
+		}
+	})
 }
 
 // A forget after a failed journal is not recorded as done.
@@ -317,31 +321,33 @@ func TestForgetAfterAJournalFailureIsNotDone(t *testing.T) {
 // Apply refuses to start without a recorder, a registry, or a provider for
 // a change that has calls; the plan's registry serves when none is given.
 func TestApplyRefusesWhatItCannotRecordOrCall(t *testing.T) {
-	prov := &scriptedProvider{name: BonifiQ}
-	p := changes(BonifiQ, 1, "name")
-	planCalls(p, prov)
-	provs := map[string]Provider{BonifiQ: prov}
-	if _, err := Apply(context.Background(), p, ApplyOptions{Registry: testReg, Providers: provs}); err == nil {
-		t.Error("apply without a recorder started")
-	}
-	if _, err := Apply(context.Background(), &Plan{Changes: p.Changes}, ApplyOptions{Recorder: &memRecorder{}, Providers: provs}); err == nil {
-		t.Error("apply without a registry started")
-	}
-	if _, err := Apply(context.Background(), p, ApplyOptions{Registry: testReg, Recorder: &memRecorder{}}); err == nil || !strings.Contains(err.Error(), `no provider "bonifiq"`) {
-		t.Errorf("apply without the change's provider: %v", err)
-	}
-	odd := &Change{Address: "nosuch/1", Provider: "nosuch", ID: "1", Action: ActionForget}
-	if _, err := Apply(context.Background(), &Plan{Registry: testReg, Changes: []*Change{odd}}, ApplyOptions{Recorder: &memRecorder{}}); err == nil {
-		t.Error("apply of a change of an unknown service started")
-	}
-	if len(prov.calls) != 0 {
-		t.Errorf("%d calls made by refused applies", len(prov.calls))
-	}
-	rec := &memRecorder{}
-	res, err := Apply(context.Background(), p, ApplyOptions{Providers: provs, Recorder: rec})
-	if err != nil || res.Updated != 1 || len(rec.recs) != 1 {
-		t.Errorf("apply with the plan's registry: %v %+v", err, res)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		prov := &scriptedProvider{name: BonifiQ}
+		p := changes(BonifiQ, 1, "name")
+		planCalls(p, prov)
+		provs := map[string]Provider{BonifiQ: prov}
+		if _, err := Apply(context.Background(), p, ApplyOptions{Registry: testReg, Providers: provs}); err == nil {
+			t.Error("apply without a recorder started")
+		}
+		if _, err := Apply(context.Background(), &Plan{Changes: p.Changes}, ApplyOptions{Recorder: &memRecorder{}, Providers: provs}); err == nil {
+			t.Error("apply without a registry started")
+		}
+		if _, err := Apply(context.Background(), p, ApplyOptions{Registry: testReg, Recorder: &memRecorder{}}); err == nil || !strings.Contains(err.Error(), `no provider "bonifiq"`) {
+			t.Errorf("apply without the change's provider: %v", err)
+		}
+		odd := &Change{Address: "nosuch/1", Provider: "nosuch", ID: "1", Action: ActionForget}
+		if _, err := Apply(context.Background(), &Plan{Registry: testReg, Changes: []*Change{odd}}, ApplyOptions{Recorder: &memRecorder{}}); err == nil {
+			t.Error("apply of a change of an unknown service started")
+		}
+		if len(prov.calls) != 0 {
+			t.Errorf("%d calls made by refused applies", len(prov.calls))
+		}
+		rec := &memRecorder{}
+		res, err := Apply(context.Background(), p, ApplyOptions{Providers: provs, Recorder: rec})
+		if err != nil || res.Updated != 1 || len(rec.recs) != 1 {
+			t.Errorf("apply with the plan's registry: %v %+v", err, res)
+		}
+	})
 }
 
 // Events: one per successful call and one per finished change; none for a
