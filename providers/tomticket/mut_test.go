@@ -236,3 +236,43 @@ func TestNewRefusesAnInvalidBaseURL(t *testing.T) {
 		t.Errorf("New with an invalid base URL = %v", c)
 	}
 }
+
+// Read observes only the fields the service reads back: the id type and
+// custom fields in its answer are not fields.
+func TestReadObservesOnlyReadableFields(t *testing.T) {
+	srv := stub.New(t, stub.Reply{Body: `{"error":false,"data":{"name":"N","customer_type_id":"E","custom_field[cf_a]":"x","custom_fields":"y"}}`})
+	got, err := stubClient(t, srv, 0).Read(context.Background(), &engine.Resource{Provider: Name, ID: "7"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(fields("name", "N"), got.Fields); diff != "" {
+		t.Errorf("fields (-want +got):\n%s", diff)
+	}
+}
+
+// The service's words are matched in any case; a message that is an
+// object or a list is no message.
+func TestAnswerWordsInAnyCaseAndNonTextMessages(t *testing.T) {
+	res := &engine.Resource{Provider: Name, ID: "7"}
+	srv := stub.New(t, stub.Reply{Body: `{"error":true,"message":"CLIENTE NÃO ENCONTRADO"}`})
+	if _, err := stubClient(t, srv, 0).Read(context.Background(), res, nil); !errors.Is(err, engine.ErrNotFound) {
+		t.Errorf("upper-case not found: %v", err)
+	}
+	for _, msg := range []string{`{"pt":"falhou"}`, `["falhou"]`} {
+		srv := stub.New(t, stub.Reply{Body: `{"error":true,"message":` + msg + `}`})
+		_, err := stubClient(t, srv, 0).Read(context.Background(), res, nil)
+		checkErr(t, err, &stub.WantErr{Status: 200, Message: "the service reported an error"})
+	}
+	srv = stub.New(t, stub.Reply{Body: `{"error":true,"message":7}`})
+	_, err := stubClient(t, srv, 0).Read(context.Background(), res, nil)
+	checkErr(t, err, &stub.WantErr{Status: 200, Message: "7"})
+}
+
+// A 200 whose body is JSON null is unreadable, not merely unconfirmed.
+func TestAnswerNullIsUnreadable(t *testing.T) {
+	srv := stub.New(t, stub.Reply{Body: `null`})
+	c := stubClient(t, srv, 0)
+	ch := change(engine.ActionUpdate, "7", fields("name", "N"), nil, nil, "name")
+	_, err := c.Do(context.Background(), ch, c.Calls(ch)[0])
+	checkErr(t, err, &stub.WantErr{Status: 200, Message: "unreadable answer: null"})
+}
