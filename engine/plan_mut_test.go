@@ -177,3 +177,64 @@ func TestGlobMatchesRunsOfAnyCharacters(t *testing.T) {
 		t.Error("MatchesAny")
 	}
 }
+
+// A refreshed plan: the ids the service shows join the state's; a field
+// the state lacks is no drift; one it cannot read and the state lacks has
+// no before; a customer the service lost is a create that keeps the
+// state's ids and is marked missing.
+func TestRefreshedPlanIDsDriftAndLostCustomers(t *testing.T) {
+	const bq = 1
+	desired := &Desired{Registry: testReg, Customers: []*Customer{
+		customer("1", bq, Field{"name", String("Ana")}, Field{"email", String("a@x.y")}, Field{"bonifiq.tier.id", Int(3)}),
+		customer("2", bq, Field{"name", String("Bia")}),
+	}}
+	st := NewState()
+	st.Resources["bonifiq/1"] = &Entry{Provider: BonifiQ, ID: "1", Fields: Fields{{"name", String("Ana")}}, IDs: Fields{{"PublicId", String("old")}, {"keep", String("k")}}}
+	st.Resources["bonifiq/2"] = &Entry{Provider: BonifiQ, ID: "2", Fields: Fields{{"name", String("Bia")}}, IDs: Fields{{"PublicId", String("p2")}}}
+	refresh := map[string]ReadResult{
+		"bonifiq/1": {Address: "bonifiq/1", Observed: &Observed{Fields: Fields{{"email", String("other@x.y")}, {"name", String("Ana")}}, IDs: Fields{{"PublicId", String("new")}}}},
+		"bonifiq/2": {Address: "bonifiq/2", NotFound: true},
+	}
+	p, _ := MakePlan(desired, st, PlanOptions{Refresh: refresh})
+	if len(p.Changes) != 2 {
+		t.Fatalf("changes %+v", p.Changes)
+	}
+	c1, c2 := p.Changes[0], p.Changes[1]
+	want := []FieldChange{
+		{Name: "email", Before: ptr(String("other@x.y")), After: String("a@x.y")}, // not in the state: no drift
+		{Name: "tier.id", After: Int(3), Unreadable: true},                        // unreadable, not in the state: no before
+	}
+	if diff := cmp.Diff(want, c1.Fields); diff != "" {
+		t.Errorf("fields (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(Fields{{"PublicId", String("new")}, {"keep", String("k")}}, c1.IDs); diff != "" {
+		t.Errorf("ids (-want +got):\n%s", diff)
+	}
+	if v, _ := st.Resources["bonifiq/1"].IDs.Get("PublicId"); v.S != "old" {
+		t.Errorf("the state's ids were modified: %v", st.Resources["bonifiq/1"].IDs)
+	}
+	if c1.Action != ActionUpdate || c1.Prior != st.Resources["bonifiq/1"].Digest() {
+		t.Errorf("change %+v", c1)
+	}
+	if c2.Action != ActionCreate || !c2.Missing || cmp.Diff(Fields{{"PublicId", String("p2")}}, c2.IDs) != "" || c2.Prior != st.Resources["bonifiq/2"].Digest() {
+		t.Errorf("lost customer: %+v", c2)
+	}
+	if diff := cmp.Diff(Summary{Create: 1, Update: 1}, p.Summary); diff != "" {
+		t.Errorf("summary (-want +got):\n%s", diff)
+	}
+}
+
+// An entry import found absent from the service is planned as a create
+// tried as one (Missing), checked against the entry.
+func TestAbsentEntryIsAMissingCreate(t *testing.T) {
+	desired := &Desired{Registry: testReg, Customers: []*Customer{customer("1", 1, Field{"name", String("Ana")})}}
+	st := NewState()
+	st.Resources["bonifiq/1"] = &Entry{Provider: BonifiQ, ID: "1", IDs: Fields{{AbsentID, Bool(true)}}}
+	p, _ := MakePlan(desired, st, PlanOptions{})
+	if len(p.Changes) != 1 || p.Changes[0].Action != ActionCreate || !p.Changes[0].Missing || p.Changes[0].Prior != st.Resources["bonifiq/1"].Digest() {
+		t.Fatalf("changes %+v", p.Changes)
+	}
+	if p.Summary.Forget != 0 {
+		t.Errorf("an absent entry the manifests manage was planned for removal: %+v", p.Summary)
+	}
+}
