@@ -2,6 +2,7 @@ package invisiblecollector
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -187,5 +188,32 @@ func TestNewRefusesAnInvalidBaseURL(t *testing.T) {
 	env := map[string]string{EnvBaseURL: "://no scheme"}
 	if c, err := New(Options{Getenv: func(k string) string { return env[k] }}); err == nil {
 		t.Errorf("New with an invalid base URL = %v", c)
+	}
+}
+
+// refusingGate admits no request, as apply's gate does once it is stopped.
+type refusingGate struct{ admitted *int }
+
+func (g refusingGate) Admit(context.Context) (func(), error) {
+	*g.admitted++
+	return nil, engine.ErrStopped
+}
+
+// A request whose admission failed (apply stopped, the context ended) is
+// never sent, and the call fails with the admission's error.
+func TestDoSendsNothingWhenAdmissionFails(t *testing.T) {
+	srv := stub.New(t)
+	c := stubClient(t, srv, 0)
+	n := 0
+	ctx := engine.WithGate(context.Background(), refusingGate{&n})
+	ch := change(engine.ActionUpdate, "7", fields("name", "N"), nil, nil, "name")
+	if _, err := c.Do(ctx, ch, c.Calls(ch)[0]); !errors.Is(err, engine.ErrStopped) {
+		t.Errorf("Do = %v, want ErrStopped", err)
+	}
+	if _, err := c.Read(ctx, ch.Desired, nil); !errors.Is(err, engine.ErrStopped) {
+		t.Errorf("Read = %v, want ErrStopped", err)
+	}
+	if n != 2 || len(srv.Requests()) != 0 {
+		t.Errorf("%d admissions asked, %d requests sent; want 2, none", n, len(srv.Requests()))
 	}
 }
