@@ -217,3 +217,21 @@ func TestDoSendsNothingWhenAdmissionFails(t *testing.T) {
 		t.Errorf("%d admissions asked, %d requests sent; want 2, none", n, len(srv.Requests()))
 	}
 }
+
+// Numbers in an answer are read as their text; an object or a list where
+// text belongs is the cleared value.
+func TestDoAnswerNumbersAreTextObjectsAreNothing(t *testing.T) {
+	srv := stub.New(t, stub.Reply{Body: `{"gid":12345,"externalId":"7","name":{"first":"N"},"vatNumber":501234567,"address":["a"],"country":true}`})
+	c := stubClient(t, srv, 0)
+	ch := change(engine.ActionUpdate, "7", fields("name", "N"), nil, nil, "name")
+	out, err := c.Do(context.Background(), ch, c.Calls(ch)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(fields("gid", "12345"), out.IDs); diff != "" {
+		t.Errorf("ids (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(fields("name", nil, "vat_number", "501234567", "address", nil, "country", "true"), out.Held.Fields); diff != "" {
+		t.Errorf("held (-want +got):\n%s", diff)
+	}
+}
