@@ -257,3 +257,21 @@ func TestApplyLostCustomerAdviceOnlyForWhatTheStateHas(t *testing.T) {
 		}
 	})
 }
+
+// The changes not attempted because the service was stopped (a 401) say so.
+func TestApplyChangesAfterA401SayWhyNotAttempted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		prov := &scriptedProvider{name: BonifiQ, answer: func(*Change, Call, int) (Outcome, error) {
+			return Outcome{}, &CallError{Provider: BonifiQ, Status: 401, Fatal: true, Message: "bad credentials"}
+		}}
+		p := changes(BonifiQ, 3, "name")
+		planCalls(p, prov)
+		res, _ := Apply(context.Background(), p, ApplyOptions{Registry: testReg, Recorder: &memRecorder{}, Providers: map[string]Provider{BonifiQ: prov},
+			Configs: map[string]ProviderConfig{BonifiQ: {Concurrency: 1, MaxRetries: 1}}})
+		for _, it := range res.Items[1:] {
+			if it.Status != StatusNotAttempted || !strings.Contains(it.Message, ErrProviderStopped.Error()) || !strings.Contains(it.Message, "bad credentials") {
+				t.Errorf("item %+v", it)
+			}
+		}
+	})
+}
