@@ -275,3 +275,76 @@ func TestApplyChangesAfterA401SayWhyNotAttempted(t *testing.T) {
 		}
 	})
 }
+
+// countingFailRecorder fails its second record and counts every call.
+type countingFailRecorder struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (r *countingFailRecorder) Record(Record) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.n++
+	if r.n == 2 {
+		return errorString("disk full")
+	}
+	return nil
+}
+
+type errorString string
+
+func (e errorString) Error() string { return string(e) }
+
+// Once the journal failed, a call that was in flight is not recorded: the
+// journal is not asked again, the change fails saying why, and apply's
+// error names the first failure.
+func TestApplyAfterTheJournalFailedRecordsNothingMore(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// The first (probe) request ends at 1 s, recorded; the next two start
+		// then, together: the second's record fails at 2 s, the third's
+		// answer comes at 3 s.
+		prov := &scriptedProvider{name: BonifiQ, answer: answersInOrder(time.Second, time.Second, 2*time.Second)}
+		p := changes(BonifiQ, 3, "name")
+		planCalls(p, prov)
+		rec := &countingFailRecorder{}
+		res, err := Apply(context.Background(), p, ApplyOptions{Registry: testReg, Recorder: rec, Providers: map[string]Provider{BonifiQ: prov},
+			Configs: map[string]ProviderConfig{BonifiQ: {Concurrency: 2, MaxRetries: 1}}})
+		if err == nil || !strings.HasPrefix(err.Error(), "recording bonifiq/") || !strings.HasSuffix(err.Error(), ": disk full") {
+			t.Errorf("apply error %v, want the failed record's", err)
+		}
+		if rec.n != 2 || len(prov.calls) != 3 {
+			t.Errorf("the journal was asked %d times for %d calls, want 2 for 3", rec.n, len(prov.calls))
+		}
+		msgs := map[string]int{}
+		for _, it := range res.Items {
+			msgs[string(it.Status)+" "+it.Message]++
+		}
+		if msgs["failed not recorded: the state journal failed earlier"] != 1 || msgs["ok "] != 1 || res.Updated != 1 || res.Failed != 2 {
+			t.Errorf("messages %v, result %+v", msgs, res)
+		}
+	})
+}
+
+// answersInOrder answers the n-th request after ds[n-1].
+func answersInOrder(ds ...time.Duration) func(*Change, Call, int) (Outcome, error) {
+	return func(_ *Change, _ Call, n int) (Outcome, error) {
+		if n <= len(ds) {
+			time.Sleep(ds[n-1])
+		}
+		return Outcome{Status: 200}, nil
+	}
+}
+
+// A record with no managed fields lists none (not "unknown"): the state
+// drops the fields it held.
+func TestRecordOfNoManagedFieldsDropsTheOthers(t *testing.T) {
+	ch := &Change{Address: "bonifiq/1", Provider: BonifiQ, ID: "1", Action: ActionUpdate, Desired: &Resource{Provider: BonifiQ, ID: "1", Fields: Fields{}}}
+	rec := recordFor(testReg.Service(BonifiQ), ch, Call{Op: "x"}, Outcome{})
+	st := NewState()
+	st.Resources["bonifiq/1"] = &Entry{Provider: BonifiQ, ID: "1", Fields: Fields{{"name", String("old")}}}
+	st.ApplyRecord(rec)
+	if rec.Managed == nil || len(st.Resources["bonifiq/1"].Fields) != 0 {
+		t.Errorf("record %+v left %v", rec, st.Resources["bonifiq/1"].Fields)
+	}
+}
