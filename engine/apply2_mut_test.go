@@ -8,6 +8,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // inFlight wraps an answer that takes d, counting the requests in flight.
@@ -347,4 +349,45 @@ func TestRecordOfNoManagedFieldsDropsTheOthers(t *testing.T) {
 	if rec.Managed == nil || len(st.Resources["bonifiq/1"].Fields) != 0 {
 		t.Errorf("record %+v left %v", rec, st.Resources["bonifiq/1"].Fields)
 	}
+}
+
+// The result counts each outcome: created, updated, disabled, forgotten,
+// failed, warnings, not attempted, and the calls made.
+func TestApplyResultCountsEveryOutcome(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		prov := &scriptedProvider{name: BonifiQ, answer: func(ch *Change, _ Call, _ int) (Outcome, error) {
+			switch ch.ID {
+			case "w":
+				return Outcome{Status: 200, Warning: "careful"}, nil
+			case "f":
+				return Outcome{}, &CallError{Provider: BonifiQ, Status: 422, Message: "no"}
+			}
+			return Outcome{Status: 200}, nil
+		}}
+		mk := func(id string, action Action, fields ...string) *Change {
+			ch := &Change{Address: "bonifiq/" + id, Provider: BonifiQ, ID: id, Action: action, Desired: &Resource{Provider: BonifiQ, ID: id}}
+			for _, f := range fields {
+				ch.Fields = append(ch.Fields, FieldChange{Name: f, After: String("v")})
+				ch.Desired.Fields = append(ch.Desired.Fields, Field{Name: f, Value: String("v")})
+			}
+			ch.Calls = prov.Calls(ch)
+			return ch
+		}
+		p := &Plan{Registry: testReg, Changes: []*Change{
+			mk("c1", ActionCreate, "name", "email"), mk("c2", ActionCreate, "name"),
+			mk("u", ActionUpdate, "name"), mk("w", ActionUpdate, "name"),
+			mk("d", ActionDisable, "enabled"), mk("f", ActionUpdate, "name"),
+			{Address: "bonifiq/g", Provider: BonifiQ, ID: "g", Action: ActionForget, Calls: []Call{}},
+		}}
+		res, err := Apply(context.Background(), p, ApplyOptions{Registry: testReg, Recorder: &memRecorder{}, Providers: map[string]Provider{BonifiQ: prov}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := *res
+		got.Items = nil
+		want := Result{Created: 2, Updated: 2, Disabled: 1, Forgotten: 1, Failed: 1, Warnings: 1, Calls: 6}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("result (-want +got):\n%s", diff)
+		}
+	})
 }
