@@ -391,3 +391,17 @@ func TestApplyResultCountsEveryOutcome(t *testing.T) {
 		}
 	})
 }
+
+// The first retry waits BackoffInitial (with jitter), whatever it is.
+func TestRetryFirstWaitIsBackoffInitial(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		prov := &scriptedProvider{name: BonifiQ, answer: answers(retryable(503))}
+		res, _, err := applyOne(t, context.Background(), prov, ApplyOptions{BackoffInitial: 10 * time.Second})
+		if err != nil || res.Updated != 1 || len(prov.times) != 2 {
+			t.Fatalf("apply: %v %+v", err, res)
+		}
+		if gap := prov.times[1].Sub(prov.times[0]); gap < 5*time.Second || gap > 15*time.Second {
+			t.Errorf("first retry after %v, want 10s ± 50%%", gap)
+		}
+	})
+}
