@@ -220,6 +220,10 @@ func TestRetryGivesUpWhenTheBudgetWouldBeOutlasted(t *testing.T) {
 		if res.Failed != 1 || len(rec.recs) != 0 {
 			t.Errorf("result %+v, want one failure", res)
 		}
+		// The give-up names the last failure: its status, and why it stopped.
+		if it := res.Items[0]; it.HTTPStatus != 503 || !strings.Contains(it.Message, "gave up after 4 attempts") {
+			t.Errorf("item %+v, want the 503 and the give-up", it)
+		}
 	})
 }
 
