@@ -59,7 +59,8 @@ func (h *holdingProvider) Do(ctx context.Context, ch *Change, call Call) (Outcom
 	h.writeAt[ch.ID] = time.Now()
 	out := Outcome{Status: 200, IDs: h.ids}
 	if h.inWrite {
-		out.Held = &Observed{Fields: h.held[ch.ID]}
+		held := &Observed{Fields: h.held[ch.ID]}
+		out.Held = func() *Observed { return held }
 	}
 	return out, nil
 }

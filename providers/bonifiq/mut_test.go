@@ -241,12 +241,12 @@ func TestDoUpsertAnswerIsWhatTheServiceHolds(t *testing.T) {
 	c := stubClient(t, srv, 0)
 	ch := change(engine.ActionCreate, "1", fields("name", "M"), nil)
 	out, err := c.Do(context.Background(), ch, c.Calls(ch)[0])
-	if err != nil || out.Held == nil || cmp.Diff(fields("name", "M"), out.Held.Fields) != "" {
+	if err != nil || out.Held == nil || out.Held() == nil || cmp.Diff(fields("name", "M"), out.Held().Fields) != "" {
 		t.Errorf("Do = %+v, %v; want Held name M", out, err)
 	}
 	out, err = c.Do(context.Background(), ch, c.Calls(ch)[0])
-	if err != nil || out.Held != nil {
-		t.Errorf("Do = %+v, %v; want nothing held", out, err)
+	if err != nil || out.Held == nil || out.Held() != nil {
+		t.Errorf("Do = %+v, %v; want nothing held (decoded lazily: nil)", out, err)
 	}
 }
 

@@ -231,7 +231,7 @@ func TestDoAnswerNumbersAreTextObjectsAreNothing(t *testing.T) {
 	if diff := cmp.Diff(fields("gid", "12345"), out.IDs); diff != "" {
 		t.Errorf("ids (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(fields("name", nil, "vat_number", "501234567", "address", nil, "country", "true"), out.Held.Fields); diff != "" {
+	if diff := cmp.Diff(fields("name", nil, "vat_number", "501234567", "address", nil, "country", "true"), out.Held().Fields); diff != "" {
 		t.Errorf("held (-want +got):\n%s", diff)
 	}
 }
