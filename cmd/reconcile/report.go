@@ -33,11 +33,22 @@ var reportHeader = []string{"address", "action", "status", "http_status", "messa
 // came from: UTF-8 with a byte order mark, CRLF line ends, and the
 // delimiter of the CSV manifests it reports on (manifest.Comma: ';' where
 // they used ';', ',' otherwise). The file appears whole or not at all.
+// noFormula keeps a spreadsheet from running a cell as a formula: a
+// service's message (or an id) that starts with =, +, -, @, a tab or a
+// carriage return gets a leading apostrophe, which Excel and LibreOffice
+// show as text (OWASP's advice on CSV injection).
+func noFormula(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
 func writeReport(path string, res *engine.Result, redact func(string) string) error {
 	rows := make([]reportRow, 0, len(res.Items))
 	var files []string
 	for _, it := range res.Items {
-		r := reportRow{Address: it.Change.Address, Action: string(it.Change.Action), Status: string(it.Status), Message: redact(it.Message), Source: it.Change.Source}
+		r := reportRow{Address: noFormula(it.Change.Address), Action: string(it.Change.Action), Status: string(it.Status), Message: noFormula(redact(it.Message)), Source: noFormula(it.Change.Source)}
 		if it.HTTPStatus != 0 {
 			r.HTTPStatus = fmt.Sprint(it.HTTPStatus)
 		}

@@ -237,3 +237,20 @@ func writeFiles(t *testing.T, dir string, files map[string]string) {
 		}
 	}
 }
+
+// TestReportCellsAreNeverFormulas: a service's message that looks like a
+// spreadsheet formula is written as text.
+func TestReportCellsAreNeverFormulas(t *testing.T) {
+	for in, want := range map[string]string{
+		`=HYPERLINK("http://x","y")`: `'=HYPERLINK("http://x","y")`,
+		"+1 555":                     "'+1 555",
+		"-2":                         "'-2",
+		"@SUM(A1)":                   "'@SUM(A1)",
+		"ok":                         "ok",
+		"":                           "",
+	} {
+		if got := noFormula(in); got != want {
+			t.Errorf("noFormula(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
