@@ -168,6 +168,8 @@ func TestGlobMatchesRunsOfAnyCharacters(t *testing.T) {
 	}{
 		{"a*c", "abc", true}, {"a*c", "ac", true}, {"a*c", "abd", false}, {"*", "", true}, {"a*", "b", false},
 		{"*x*y", "axbxy", true}, {"*x*y", "axbx", false}, {"a/b", "a/b", true}, {"a/b", "a/c", false},
+		{"ab*b", "ab", false}, {"a*a", "a", false}, {"ab*b", "abb", true}, // the prefix is used up
+
 	} {
 		if got := Glob(tt.pattern, tt.s); got != tt.want {
 			t.Errorf("Glob(%q, %q) = %v", tt.pattern, tt.s, got)
