@@ -240,3 +240,35 @@ func TestAbsentEntryIsAMissingCreate(t *testing.T) {
 		t.Errorf("an absent entry the manifests manage was planned for removal: %+v", p.Summary)
 	}
 }
+
+// A -target that matches one of a customer's services does not hide its
+// others: each address is matched on its own.
+func TestTargetsMatchEachAddressOfACustomer(t *testing.T) {
+	const bq, tt = 1 << 0, 1 << 2
+	desired := &Desired{Registry: testReg, Customers: []*Customer{customer("1", bq|tt, Field{"name", String("A")})}}
+	p, diags := MakePlan(desired, NewState(), PlanOptions{Targets: []string{"tomticket/*"}})
+	if len(p.Changes) != 1 || p.Changes[0].Address != "tomticket/1" || len(diags) != 0 {
+		t.Errorf("changes %+v, diags %v", p.Changes, diags)
+	}
+}
+
+// A -target used only by the customers of one of the plan's workers is
+// used: the workers' tallies are merged.
+func TestTargetsUsedByAnyWorkerAreUsed(t *testing.T) {
+	const bq = 1 << 0
+	d := &Desired{Registry: testReg}
+	var last string
+	for i := range 30000 {
+		id := "c" + string(rune('a'+i%26)) + string(rune('a'+i/26%26)) + string(rune('a'+i/676%26)) + string(rune('a'+i/17576))
+		d.Customers = append(d.Customers, customer(id, bq, Field{"name", String("N")}))
+		last = id
+	}
+	first := d.Customers[0].ID
+	p, diags := MakePlan(d, NewState(), PlanOptions{Targets: []string{"bonifiq/" + first, "bonifiq/" + last, "nothing/*"}})
+	if len(p.Changes) != 2 {
+		t.Fatalf("%d changes", len(p.Changes))
+	}
+	if len(diags) != 1 || diags[0].Summary != `-target "nothing/*" matches no address` {
+		t.Errorf("diags %v, want only nothing/* unused", diags)
+	}
+}
