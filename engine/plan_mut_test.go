@@ -272,3 +272,15 @@ func TestTargetsUsedByAnyWorkerAreUsed(t *testing.T) {
 		t.Errorf("diags %v, want only nothing/* unused", diags)
 	}
 }
+
+// A customer unchanged in one service is still diffed in the others.
+func TestNoOpInOneServiceStillDiffsTheOthers(t *testing.T) {
+	const bq, tt = 1 << 0, 1 << 2
+	desired := &Desired{Registry: testReg, Customers: []*Customer{customer("1", bq|tt, Field{"name", String("A")})}}
+	st := NewState()
+	st.Resources["bonifiq/1"] = &Entry{Provider: BonifiQ, ID: "1", Fields: Fields{{"name", String("A")}}}
+	p, _ := MakePlan(desired, st, PlanOptions{})
+	if len(p.Changes) != 1 || p.Changes[0].Address != "tomticket/1" || p.Summary.NoOp != 1 || p.Summary.Create != 1 {
+		t.Errorf("changes %+v, summary %+v", p.Changes, p.Summary)
+	}
+}
