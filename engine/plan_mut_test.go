@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -282,5 +283,14 @@ func TestNoOpInOneServiceStillDiffsTheOthers(t *testing.T) {
 	p, _ := MakePlan(desired, st, PlanOptions{})
 	if len(p.Changes) != 1 || p.Changes[0].Address != "tomticket/1" || p.Summary.NoOp != 1 || p.Summary.Create != 1 {
 		t.Errorf("changes %+v, summary %+v", p.Changes, p.Summary)
+	}
+}
+
+// A create whose required field is managed but cleared lacks it too.
+func TestCreateNeedsAClearedRequiredField(t *testing.T) {
+	desired := &Desired{Registry: testReg, Customers: []*Customer{customer("1", 1<<0, Field{"name", Null()}, Field{"email", String("a@b.c")})}}
+	_, diags := MakePlan(desired, NewState(), PlanOptions{})
+	if len(diags) != 1 || !strings.Contains(diags[0].Summary, "creating this customer needs name") {
+		t.Errorf("diags %v", diags)
 	}
 }

@@ -30,8 +30,9 @@ func TestCallStatsCountsRequestsReadsAndTime(t *testing.T) {
 	}
 	forget := &Change{Address: "plain/z", Provider: "plain", ID: "z", Action: ActionForget, Calls: []Call{}}
 	disable := mk("plain", "y", one)
-	disable.Desired = nil // a write with nothing to verify
-	p.Changes = append(p.Changes, forget, disable)
+	disable.Desired = nil       // a write with nothing to verify
+	nocalls := mk("plain", "x") // a change with nothing to send is no write
+	p.Changes = append(p.Changes, forget, disable, nocalls)
 
 	got := p.CallStats()
 	want := []ProviderCalls{
@@ -40,6 +41,10 @@ func TestCallStatsCountsRequestsReadsAndTime(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("CallStats (-want +got):\n%s", diff)
+	}
+	p.Verify = &Verification{Canary: 10}
+	if got := p.CallStats(); got[1].VerifyReads != 5 {
+		t.Errorf("canary 10: %+v, want a read per write (5), none for a change without calls", got[1])
 	}
 	p.Verify = &Verification{Canary: 1, All: true}
 	if got := p.CallStats(); got[1].VerifyReads != 5 || got[1].MinRequests != 11 {
