@@ -116,3 +116,15 @@ func TestUnlimitedAdmitsEveryRequestAtOnce(t *testing.T) {
 		}
 	})
 }
+
+// A service with no calls is left out, not the end of the list.
+func TestCallStatsSkipsServicesWithoutCalls(t *testing.T) {
+	mk := func(prov string) *Change {
+		return &Change{Address: prov + "/1", Provider: prov, ID: "1", Action: ActionUpdate, Calls: []Call{{Op: "x"}}}
+	}
+	p := &Plan{Registry: testReg, Changes: []*Change{mk(BonifiQ), mk(TomTicket)}}
+	got := p.CallStats()
+	if len(got) != 2 || got[0].Provider != BonifiQ || got[1].Provider != TomTicket {
+		t.Errorf("CallStats %+v, want bonifiq and tomticket", got)
+	}
+}
