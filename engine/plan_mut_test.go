@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -168,6 +169,8 @@ func TestGlobMatchesRunsOfAnyCharacters(t *testing.T) {
 	}{
 		{"a*c", "abc", true}, {"a*c", "ac", true}, {"a*c", "abd", false}, {"*", "", true}, {"a*", "b", false},
 		{"*x*y", "axbxy", true}, {"*x*y", "axbx", false}, {"a/b", "a/b", true}, {"a/b", "a/c", false},
+		{"ab*b", "ab", false}, {"a*a", "a", false}, {"ab*b", "abb", true}, // the prefix is used up
+
 	} {
 		if got := Glob(tt.pattern, tt.s); got != tt.want {
 			t.Errorf("Glob(%q, %q) = %v", tt.pattern, tt.s, got)
@@ -236,5 +239,58 @@ func TestAbsentEntryIsAMissingCreate(t *testing.T) {
 	}
 	if p.Summary.Forget != 0 {
 		t.Errorf("an absent entry the manifests manage was planned for removal: %+v", p.Summary)
+	}
+}
+
+// A -target that matches one of a customer's services does not hide its
+// others: each address is matched on its own.
+func TestTargetsMatchEachAddressOfACustomer(t *testing.T) {
+	const bq, tt = 1 << 0, 1 << 2
+	desired := &Desired{Registry: testReg, Customers: []*Customer{customer("1", bq|tt, Field{"name", String("A")})}}
+	p, diags := MakePlan(desired, NewState(), PlanOptions{Targets: []string{"tomticket/*"}})
+	if len(p.Changes) != 1 || p.Changes[0].Address != "tomticket/1" || len(diags) != 0 {
+		t.Errorf("changes %+v, diags %v", p.Changes, diags)
+	}
+}
+
+// A -target used only by the customers of one of the plan's workers is
+// used: the workers' tallies are merged.
+func TestTargetsUsedByAnyWorkerAreUsed(t *testing.T) {
+	const bq = 1 << 0
+	d := &Desired{Registry: testReg}
+	var last string
+	for i := range 30000 {
+		id := "c" + string(rune('a'+i%26)) + string(rune('a'+i/26%26)) + string(rune('a'+i/676%26)) + string(rune('a'+i/17576))
+		d.Customers = append(d.Customers, customer(id, bq, Field{"name", String("N")}))
+		last = id
+	}
+	first := d.Customers[0].ID
+	p, diags := MakePlan(d, NewState(), PlanOptions{Targets: []string{"bonifiq/" + first, "bonifiq/" + last, "nothing/*"}})
+	if len(p.Changes) != 2 {
+		t.Fatalf("%d changes", len(p.Changes))
+	}
+	if len(diags) != 1 || diags[0].Summary != `-target "nothing/*" matches no address` {
+		t.Errorf("diags %v, want only nothing/* unused", diags)
+	}
+}
+
+// A customer unchanged in one service is still diffed in the others.
+func TestNoOpInOneServiceStillDiffsTheOthers(t *testing.T) {
+	const bq, tt = 1 << 0, 1 << 2
+	desired := &Desired{Registry: testReg, Customers: []*Customer{customer("1", bq|tt, Field{"name", String("A")})}}
+	st := NewState()
+	st.Resources["bonifiq/1"] = &Entry{Provider: BonifiQ, ID: "1", Fields: Fields{{"name", String("A")}}}
+	p, _ := MakePlan(desired, st, PlanOptions{})
+	if len(p.Changes) != 1 || p.Changes[0].Address != "tomticket/1" || p.Summary.NoOp != 1 || p.Summary.Create != 1 {
+		t.Errorf("changes %+v, summary %+v", p.Changes, p.Summary)
+	}
+}
+
+// A create whose required field is managed but cleared lacks it too.
+func TestCreateNeedsAClearedRequiredField(t *testing.T) {
+	desired := &Desired{Registry: testReg, Customers: []*Customer{customer("1", 1<<0, Field{"name", Null()}, Field{"email", String("a@b.c")})}}
+	_, diags := MakePlan(desired, NewState(), PlanOptions{})
+	if len(diags) != 1 || !strings.Contains(diags[0].Summary, "creating this customer needs name") {
+		t.Errorf("diags %v", diags)
 	}
 }

@@ -217,3 +217,21 @@ func TestUnlimitedAdmitsAtOnceUnlessCancelled(t *testing.T) {
 		t.Errorf("wait on a cancelled context = %v", err)
 	}
 }
+
+// A sliding-window service's limiter (Service.NewLimiter) keeps the jitter
+// margin: at 3 per second its calls are 350 ms apart, the 4th at 1.05 s.
+func TestSlidingWindowServiceKeepsItsJitterMargin(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lim := testReg.Service(TomTicket).NewLimiter(ProviderConfig{RateLimit: 3, Burst: 1})
+		wantTimes(t, waitTimes(t, lim, 4), 0, 350*time.Millisecond, 700*time.Millisecond, 1050*time.Millisecond)
+		// A burst above 1 or a fractional rate gets a token bucket.
+		for _, cfg := range []ProviderConfig{{RateLimit: 3, Burst: 2}, {RateLimit: 2.5, Burst: 1}, {RateLimit: 0.5, Burst: 1}} {
+			if _, ok := testReg.Service(TomTicket).NewLimiter(cfg).(*bucket); !ok {
+				t.Errorf("%+v: not a token bucket", cfg)
+			}
+		}
+		if _, ok := testReg.Service(TomTicket).NewLimiter(ProviderConfig{RateLimit: 1, Burst: 0}).(*window); !ok {
+			t.Errorf("rate 1, burst 0: not a window")
+		}
+	})
+}

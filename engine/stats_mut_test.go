@@ -30,8 +30,9 @@ func TestCallStatsCountsRequestsReadsAndTime(t *testing.T) {
 	}
 	forget := &Change{Address: "plain/z", Provider: "plain", ID: "z", Action: ActionForget, Calls: []Call{}}
 	disable := mk("plain", "y", one)
-	disable.Desired = nil // a write with nothing to verify
-	p.Changes = append(p.Changes, forget, disable)
+	disable.Desired = nil       // a write with nothing to verify
+	nocalls := mk("plain", "x") // a change with nothing to send is no write
+	p.Changes = append(p.Changes, forget, disable, nocalls)
 
 	got := p.CallStats()
 	want := []ProviderCalls{
@@ -40,6 +41,10 @@ func TestCallStatsCountsRequestsReadsAndTime(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("CallStats (-want +got):\n%s", diff)
+	}
+	p.Verify = &Verification{Canary: 10}
+	if got := p.CallStats(); got[1].VerifyReads != 5 {
+		t.Errorf("canary 10: %+v, want a read per write (5), none for a change without calls", got[1])
 	}
 	p.Verify = &Verification{Canary: 1, All: true}
 	if got := p.CallStats(); got[1].VerifyReads != 5 || got[1].MinRequests != 11 {
@@ -110,4 +115,16 @@ func TestUnlimitedAdmitsEveryRequestAtOnce(t *testing.T) {
 			t.Fatalf("burst 0: %v", err)
 		}
 	})
+}
+
+// A service with no calls is left out, not the end of the list.
+func TestCallStatsSkipsServicesWithoutCalls(t *testing.T) {
+	mk := func(prov string) *Change {
+		return &Change{Address: prov + "/1", Provider: prov, ID: "1", Action: ActionUpdate, Calls: []Call{{Op: "x"}}}
+	}
+	p := &Plan{Registry: testReg, Changes: []*Change{mk(BonifiQ), mk(TomTicket)}}
+	got := p.CallStats()
+	if len(got) != 2 || got[0].Provider != BonifiQ || got[1].Provider != TomTicket {
+		t.Errorf("CallStats %+v, want bonifiq and tomticket", got)
+	}
 }
