@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -354,17 +352,7 @@ func TestApplyReportsEachCustomerFailure(t *testing.T) {
 	var mu sync.Mutex
 	rejected := map[string]int{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, ok := strings.CutPrefix(r.URL.Path, invisiblecollector.Service.SandboxPrefix+"/customers/")
-		if r.Method == http.MethodPost && r.URL.Path == invisiblecollector.Service.SandboxPrefix+"/customers" {
-			// A create tried as a POST first (most creates so far were new).
-			body, _ := io.ReadAll(r.Body)
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			var c struct {
-				ExternalID string `json:"externalId"`
-			}
-			json.Unmarshal(body, &c)
-			id, ok = c.ExternalID, true
-		}
+		id, ok := icCustomerID(r)
 		if ok && reject[id] {
 			mu.Lock()
 			rejected[id]++

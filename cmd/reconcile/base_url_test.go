@@ -105,8 +105,7 @@ func TestClosedPortFailsTheServiceFast(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	closed := srv.URL
 	srv.Close()
-	sb, base := startSandbox(t, sandbox.Options{})
-	_ = sb
+	_, base := startSandbox(t, sandbox.Options{})
 	dir := t.TempDir()
 	m := newManifest("")
 	for i := range 6 {

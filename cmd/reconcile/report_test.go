@@ -31,17 +31,7 @@ func rejectingSandbox(t *testing.T, reject ...string) *httptest.Server {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, ok := strings.CutPrefix(r.URL.Path, invisiblecollector.Service.SandboxPrefix+"/customers/")
-		if r.Method == http.MethodPost && r.URL.Path == invisiblecollector.Service.SandboxPrefix+"/customers" {
-			// A create tried as a POST first (most creates so far were new).
-			body, _ := io.ReadAll(r.Body)
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			var c struct {
-				ExternalID string `json:"externalId"`
-			}
-			json.Unmarshal(body, &c)
-			id, ok = c.ExternalID, true
-		}
+		id, ok := icCustomerID(r)
 		for _, rej := range reject {
 			if ok && id == rej {
 				w.Header().Set("Content-Type", "application/json")
@@ -253,4 +243,20 @@ func TestReportCellsAreNeverFormulas(t *testing.T) {
 			t.Errorf("noFormula(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// icCustomerID returns the id of the InvisibleCollector customer a sandbox
+// request writes: from the path of a PUT, or the body's externalId of a
+// POST (a create tried as a POST first, when most creates so far were new).
+func icCustomerID(r *http.Request) (string, bool) {
+	if r.Method == http.MethodPost && r.URL.Path == invisiblecollector.Service.SandboxPrefix+"/customers" {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		var c struct {
+			ExternalID string `json:"externalId"`
+		}
+		json.Unmarshal(body, &c)
+		return c.ExternalID, true
+	}
+	return strings.CutPrefix(r.URL.Path, invisiblecollector.Service.SandboxPrefix+"/customers/")
 }

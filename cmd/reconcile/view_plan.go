@@ -164,8 +164,9 @@ func writeNotes(w io.Writer, p *engine.Plan, stateAddresses int, flags string) {
 			fmt.Fprintln(w, "  starts with the request most creates so far needed, or the one a refresh saw)")
 		}
 	}
+	urls := p.ManifestBaseURLs()
 	for _, name := range p.Registry.Names() {
-		if u, ok := p.ManifestBaseURLs()[name]; ok {
+		if u, ok := urls[name]; ok {
 			fmt.Fprintln(w)
 			fmt.Fprintf(w, "Note: the manifests send %s to %s, not to its own host; credentials go there only if the\n", name, u)
 			fmt.Fprintln(w, "operator allows it (RECONCILE_ALLOW_BASE_URLS, or the service's base URL variable).")
@@ -399,8 +400,9 @@ func renderMarkdown(w io.Writer, p *engine.Plan, flags string) error {
 	if s.Create > 0 {
 		head.WriteString("\n> Creates run as create-or-update: customers that already exist are overwritten. Run `reconcile import" + flags + "` first to see real differences.\n")
 	}
+	urls := p.ManifestBaseURLs()
 	for _, name := range p.Registry.Names() {
-		if u, ok := p.ManifestBaseURLs()[name]; ok {
+		if u, ok := urls[name]; ok {
 			fmt.Fprintf(&head, "\n> **The manifests send %s to `%s`**, not to its own host: credentials go there only if the operator allows it (`RECONCILE_ALLOW_BASE_URLS`).\n", name, u)
 		}
 	}

@@ -2,11 +2,11 @@ package bonifiq
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"net/http"
 	"time"
 
 	"github.com/reconcile-dev/reconcile/engine"
+	"github.com/reconcile-dev/reconcile/providers/internal/simkit"
 )
 
 // Calls that settle fields (ServiceKey.Call).
@@ -71,7 +71,7 @@ var Service = &engine.Service{
 	},
 	New: func(opts engine.ClientOptions) (engine.Provider, error) { return New(opts) },
 	Sim: func(o engine.SimOptions) engine.Simulator {
-		return &simulator{NewSim(SimOptions{NotFoundAs200: o.Alternate})}
+		return &simulator{Sim: NewSim(SimOptions{NotFoundAs200: o.Alternate})}
 	},
 	SandboxPrefix: "/bonifiq",
 	Fault: func(status int) any {
@@ -80,17 +80,7 @@ var Service = &engine.Service{
 }
 
 // simulator is the Sim as the sandbox serves it.
-type simulator struct{ *Sim }
-
-func (s *simulator) Snapshot() any { return s.Sim.Snapshot() }
-func (s *simulator) Restore(data []byte) error {
-	var snap Snapshot
-	if err := json.Unmarshal(data, &snap); err != nil {
-		return err
-	}
-	s.Sim.Restore(snap)
-	return nil
-}
+type simulator = simkit.Adapter[Snapshot, *Sim]
 
 // SimOf returns the *Sim behind a simulator that Service.Sim built (the
 // sandbox's), or nil.

@@ -1,11 +1,11 @@
 package invisiblecollector
 
 import (
-	"encoding/json"
 	"net/http"
 	"time"
 
 	"github.com/reconcile-dev/reconcile/engine"
+	"github.com/reconcile-dev/reconcile/providers/internal/simkit"
 )
 
 // callCustomer settles every field: PUT /customers/{id} (POST on a create
@@ -49,7 +49,7 @@ var Service = &engine.Service{
 	DefaultBaseURL: DefaultBaseURL,
 	New:            func(opts engine.ClientOptions) (engine.Provider, error) { return New(opts) },
 	Sim: func(o engine.SimOptions) engine.Simulator {
-		return &simulator{NewSim(SimOptions{Seed: o.Seed})}
+		return &simulator{Sim: NewSim(SimOptions{Seed: o.Seed})}
 	},
 	SandboxPrefix: "/invisiblecollector",
 	Fault: func(status int) any {
@@ -57,17 +57,8 @@ var Service = &engine.Service{
 	},
 }
 
-type simulator struct{ *Sim }
-
-func (s *simulator) Snapshot() any { return s.Sim.Snapshot() }
-func (s *simulator) Restore(data []byte) error {
-	var snap Snapshot
-	if err := json.Unmarshal(data, &snap); err != nil {
-		return err
-	}
-	s.Sim.Restore(snap)
-	return nil
-}
+// simulator is the Sim as the sandbox serves it.
+type simulator = simkit.Adapter[Snapshot, *Sim]
 
 // SimOf returns the *Sim behind a simulator that Service.Sim built (the
 // sandbox's), or nil.

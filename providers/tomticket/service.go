@@ -1,13 +1,13 @@
 package tomticket
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/reconcile-dev/reconcile/engine"
+	"github.com/reconcile-dev/reconcile/providers/internal/simkit"
 )
 
 // callCustomer settles every field: customer/update (customer/new for a
@@ -73,7 +73,7 @@ var Service = &engine.Service{
 	DefaultBaseURL: DefaultBaseURL,
 	New:            func(opts engine.ClientOptions) (engine.Provider, error) { return New(opts) },
 	Sim: func(o engine.SimOptions) engine.Simulator {
-		return &simulator{NewSim(SimOptions{NotFoundAs200: o.Alternate})}
+		return &simulator{Sim: NewSim(SimOptions{NotFoundAs200: o.Alternate})}
 	},
 	SandboxPrefix: "/tomticket/v2.0",
 	Fault: func(status int) any {
@@ -81,17 +81,8 @@ var Service = &engine.Service{
 	},
 }
 
-type simulator struct{ *Sim }
-
-func (s *simulator) Snapshot() any { return s.Sim.Snapshot() }
-func (s *simulator) Restore(data []byte) error {
-	var snap Snapshot
-	if err := json.Unmarshal(data, &snap); err != nil {
-		return err
-	}
-	s.Sim.Restore(snap)
-	return nil
-}
+// simulator is the Sim as the sandbox serves it.
+type simulator = simkit.Adapter[Snapshot, *Sim]
 
 // SimOf returns the *Sim behind a simulator that Service.Sim built (the
 // sandbox's), or nil.

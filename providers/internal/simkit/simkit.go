@@ -156,3 +156,28 @@ func Now(now func() time.Time) func() time.Time {
 	}
 	return now
 }
+
+// Adapter serves a simulator whose data is T as the sandbox serves every
+// simulator (engine.Simulator): its snapshot for the data file, and a
+// restore from that file's JSON. Each provider's Service.Sim returns one.
+type Adapter[T any, S interface {
+	http.Handler
+	Snapshot() T
+	Restore(T)
+}] struct{ Sim S }
+
+// ServeHTTP answers one request.
+func (a *Adapter[T, S]) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.Sim.ServeHTTP(w, r) }
+
+// Snapshot returns the simulator's data.
+func (a *Adapter[T, S]) Snapshot() any { return a.Sim.Snapshot() }
+
+// Restore replaces the simulator's data with data, the JSON of a Snapshot.
+func (a *Adapter[T, S]) Restore(data []byte) error {
+	var snap T
+	if err := json.Unmarshal(data, &snap); err != nil {
+		return err
+	}
+	a.Sim.Restore(snap)
+	return nil
+}
