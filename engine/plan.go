@@ -1,11 +1,9 @@
 package engine
 
 import (
-	"cmp"
 	"fmt"
 	"math"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -52,38 +50,21 @@ func MakePlan(d *Desired, s *State, opts PlanOptions) (*Plan, Diagnostics) {
 		wg.Go(func() { parts[w].diff(d.Registry, d.Customers[lo:hi], s, opts) })
 	}
 	wg.Wait()
-	var diags Diagnostics
-	targets := newMatcher(opts.Targets)
-	found, n := 0, 0
+	all := make([]*planPart, 0, len(parts)+1)
+	found := 0
 	for i := range parts {
-		n += len(parts[i].changes)
-	}
-	p.Changes = make([]*Change, 0, n)
-	for i := range parts {
-		pt := &parts[i]
-		p.Changes = append(p.Changes, pt.changes...)
-		diags = append(diags, pt.diags...)
-		found += pt.found
-		p.Summary.Create += pt.sum.Create
-		p.Summary.Update += pt.sum.Update
-		p.Summary.NoOp += pt.sum.NoOp
-		p.Summary.Skip += pt.sum.Skip
-		for j, u := range pt.targets.used {
-			targets.used[j] = targets.used[j] || u
-		}
+		all = append(all, &parts[i])
+		found += parts[i].found
 	}
 	if found < len(s.Resources) {
-		gone := removed(d, s, targets, &p.Summary)
-		for _, ch := range gone {
+		gone := &planPart{targets: newMatcher(opts.Targets)}
+		gone.changes = removed(d, s, gone.targets, &gone.sum)
+		for _, ch := range gone.changes {
 			ch.Calls = callsOf(opts.Providers, ch)
 		}
-		p.Changes = append(p.Changes, gone...)
+		all = append(all, gone)
 	}
-	slices.SortFunc(p.Changes, func(a, b *Change) int { return cmp.Compare(a.Address, b.Address) })
-	for _, t := range targets.unused() {
-		diags = append(diags, Diagnostic{Severity: Warning, Summary: fmt.Sprintf("-target %q matches no address", t)})
-	}
-	return p, diags
+	return p, p.gather(all)
 }
 
 // planPart is one worker's share of a plan.
@@ -130,31 +111,38 @@ func (pt *planPart) diff(reg *Registry, customers []*Customer, s *State, opts Pl
 				pt.sum.NoOp++
 				continue
 			}
-			if ch.Action == ActionCreate {
-				pt.sum.Create++
-				if ch.Missing && opts.onMissing[prov] == OnMissingSkip {
-					// The service lacks it and must not get it: apply skips it.
-					ch.Skip = true
-					pt.sum.Skip++
-				}
-				if missing := missingForCreate(reg.Service(prov), ch.Desired); len(missing) > 0 {
-					pt.diags = append(pt.diags, Diagnostic{
-						Severity: Error, Pos: c.Pos,
-						Summary: fmt.Sprintf("%s: creating this customer needs %s", ch.Address, strings.Join(missing, ", ")),
-						Detail:  "the service requires them to create a customer; add them to the manifest",
-					})
-				}
-			} else {
-				pt.sum.Update++
-			}
-			if source == "" {
-				source = c.Pos.FileLine()
-			}
-			ch.Source = source
-			ch.Calls = callsOf(opts.Providers, ch)
-			pt.changes = append(pt.changes, ch)
+			pt.add(reg, c, ch, &opts, &source)
 		}
 	}
+}
+
+// add counts ch, a change of customer c, and completes it: its source, its
+// calls, and the diagnostic of a create that lacks what the service needs.
+// source is c's FILE:LINE, made on first use for all of c's changes.
+func (pt *planPart) add(reg *Registry, c *Customer, ch *Change, opts *PlanOptions, source *string) {
+	if ch.Action == ActionCreate {
+		pt.sum.Create++
+		if ch.Missing && opts.onMissing[ch.Provider] == OnMissingSkip {
+			// The service lacks it and must not get it: apply skips it.
+			ch.Skip = true
+			pt.sum.Skip++
+		}
+		if missing := missingForCreate(reg.Service(ch.Provider), ch.Desired); len(missing) > 0 {
+			pt.diags = append(pt.diags, Diagnostic{
+				Severity: Error, Pos: c.Pos,
+				Summary: fmt.Sprintf("%s: creating this customer needs %s", ch.Address, strings.Join(missing, ", ")),
+				Detail:  "the service requires them to create a customer; add them to the manifest",
+			})
+		}
+	} else {
+		pt.sum.Update++
+	}
+	if *source == "" {
+		*source = c.Pos.FileLine()
+	}
+	ch.Source = *source
+	ch.Calls = callsOf(opts.Providers, ch)
+	pt.changes = append(pt.changes, ch)
 }
 
 // callsOf plans ch's calls with its provider; none without one.
@@ -300,24 +288,30 @@ func removed(d *Desired, s *State, targets *matcher, sum *Summary) []*Change {
 		if !targets.match([]byte(addr)) {
 			continue
 		}
-		ch := &Change{Address: addr, Provider: e.Provider, ID: e.ID, Action: ActionForget, IDs: e.IDs, Prior: e.Digest()}
-		svc := d.Registry.Service(e.Provider)
-		if cfg, ok := d.Providers[e.Provider]; ok && cfg.OnRemove == OnRemoveDisable && svc != nil && svc.Disable != nil {
-			ch.Action = ActionDisable
-			off := *svc.Disable
-			fc := FieldChange{Name: off.Name, After: off.Value}
-			if v, ok := e.Fields.Get(off.Name); ok {
-				fc.Before = &v
-			}
-			ch.Fields = []FieldChange{fc}
-			ch.Desired = &Resource{Provider: e.Provider, ID: e.ID, Fields: Fields{off}}
-			sum.Disable++
-		} else {
-			sum.Forget++
-		}
-		out = append(out, ch)
+		out = append(out, forget(d, addr, e, sum))
 	}
 	return out
+}
+
+// forget plans e, at addr, which the manifests no longer manage: forgotten,
+// or disabled where the service's on_remove says so.
+func forget(d *Desired, addr string, e *Entry, sum *Summary) *Change {
+	ch := &Change{Address: addr, Provider: e.Provider, ID: e.ID, Action: ActionForget, IDs: e.IDs, Prior: e.Digest()}
+	svc := d.Registry.Service(e.Provider)
+	if cfg, ok := d.Providers[e.Provider]; ok && cfg.OnRemove == OnRemoveDisable && svc != nil && svc.Disable != nil {
+		ch.Action = ActionDisable
+		off := *svc.Disable
+		fc := FieldChange{Name: off.Name, After: off.Value}
+		if v, ok := e.Fields.Get(off.Name); ok {
+			fc.Before = &v
+		}
+		ch.Fields = []FieldChange{fc}
+		ch.Desired = &Resource{Provider: e.Provider, ID: e.ID, Fields: Fields{off}}
+		sum.Disable++
+	} else {
+		sum.Forget++
+	}
+	return ch
 }
 
 // matcher matches addresses against -target patterns.

@@ -145,3 +145,13 @@ type Verification struct {
 	Canary int
 	All    bool
 }
+
+// add adds o's counts to s.
+func (s *Summary) add(o Summary) {
+	s.Create += o.Create
+	s.Update += o.Update
+	s.Disable += o.Disable
+	s.Forget += o.Forget
+	s.NoOp += o.NoOp
+	s.Skip += o.Skip
+}

@@ -33,6 +33,23 @@ func (pj *projector) project(c *Customer, p string, r *Resource) {
 		pj.reg.project(c, p, r)
 		return
 	}
+	l := pj.layout(c, i, p)
+	*r = Resource{Provider: p, ID: c.ID, Source: c.Pos}
+	r.Fields = make(Fields, len(l.fields))
+	for k, st := range l.fields {
+		r.Fields[k] = Field{Name: st.name, Value: c.Fields[st.src].Value}
+	}
+	if len(l.params) > 0 {
+		r.Params = make(Fields, len(l.params))
+		for k, st := range l.params {
+			r.Params[k] = Field{Name: st.name, Value: c.Fields[st.src].Value}
+		}
+	}
+}
+
+// layout returns how c's fields project onto provider p, registry index i:
+// computed once for every run of customers with the same field names.
+func (pj *projector) layout(c *Customer, i int, p string) *projLayout {
 	if pj.last == nil {
 		pj.last = make([]projLayout, len(pj.reg.Names()))
 	}
@@ -62,17 +79,7 @@ func (pj *projector) project(c *Customer, p string, r *Resource) {
 		slices.SortFunc(l.fields, byName)
 		slices.SortFunc(l.params, byName)
 	}
-	*r = Resource{Provider: p, ID: c.ID, Source: c.Pos}
-	r.Fields = make(Fields, len(l.fields))
-	for k, st := range l.fields {
-		r.Fields[k] = Field{Name: st.name, Value: c.Fields[st.src].Value}
-	}
-	if len(l.params) > 0 {
-		r.Params = make(Fields, len(l.params))
-		for k, st := range l.params {
-			r.Params[k] = Field{Name: st.name, Value: c.Fields[st.src].Value}
-		}
-	}
+	return l
 }
 
 func sameNames(names []string, fs Fields) bool {

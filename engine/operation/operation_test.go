@@ -592,3 +592,50 @@ func TestSavedPlanAppliesAtItsTarget(t *testing.T) {
 		}
 	}
 }
+
+// TestPlanStreamsTheStateOrLoadsIt: a plan streams a state saved in address
+// order, and loads one it cannot stream (entries out of order, a journal
+// left by a crash, folded in); all three plan the same changes.
+func TestPlanStreamsTheStateOrLoadsIt(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.apply(ApplyRequest{Manifests: f.manifests("1", "Ann", "2", "Bob", "3", "Cy")}); err != nil {
+		t.Fatal(err)
+	}
+	plan := func() []string {
+		t.Helper()
+		res, err := f.runner.Plan(context.Background(), PlanRequest{Desired: f.desired("1", "Ann", "2", "Rob", "4", "Di")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, ch := range res.Plan.Changes {
+			got = append(got, string(ch.Action)+" "+ch.Address+" "+ch.Prior)
+		}
+		if res.StateAddresses != 3 {
+			t.Errorf("StateAddresses = %d, want 3", res.StateAddresses)
+		}
+		return got
+	}
+	sorted := plan()
+	if len(sorted) != 3 || !strings.HasPrefix(sorted[0], "update crm/2 ") || !strings.HasPrefix(sorted[1], "forget crm/3 ") || sorted[2] != "create crm/4 absent" {
+		t.Fatalf("plan = %q", sorted)
+	}
+	b, err := os.ReadFile(f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(b), "\n")
+	lines[1], lines[3] = lines[3], lines[1] // crm/3 before crm/1
+	if err := os.WriteFile(f.path, []byte(strings.Join(lines, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := plan(); !slices.Equal(got, sorted) {
+		t.Errorf("unsorted state: plan = %q, want %q", got, sorted)
+	}
+	if err := os.WriteFile(f.path+".journal", nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := plan(); !slices.Equal(got, sorted) {
+		t.Errorf("state with a journal: plan = %q, want %q", got, sorted)
+	}
+}

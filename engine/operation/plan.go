@@ -3,6 +3,7 @@ package operation
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 
@@ -39,6 +40,13 @@ func (r *Runner) Plan(ctx context.Context, req PlanRequest) (*PlanResult, error)
 	if req.Desired == nil {
 		return nil, errNoManifests
 	}
+	if sc, ok := r.Backend.(engine.StateScanner); ok && !req.Refresh {
+		res, err := r.planScan(ctx, sc, req)
+		if !errors.Is(err, engine.ErrScanUnavailable) {
+			return res, err
+		}
+		// Not in address order, or a journal to fold: load it.
+	}
 	st, err := r.Backend.Load(ctx)
 	if err != nil {
 		return nil, err
@@ -55,18 +63,46 @@ func (r *Runner) Plan(ctx context.Context, req PlanRequest) (*PlanResult, error)
 	if err != nil {
 		return nil, err
 	}
-	if req.Out != "" {
-		// The target: where apply's requests will go, which the clients
-		// apply would build say (offline: building one sends nothing).
-		provs, err := r.NewProviders(p.Providers)
-		if err != nil {
-			return nil, err
-		}
-		if err := SavePlan(req.Out, p, r.target(p, provs)); err != nil {
-			return nil, err
-		}
+	if err := r.save(p, req.Out); err != nil {
+		return nil, err
 	}
 	return &PlanResult{Plan: p, StateAddresses: len(st.Resources)}, nil
+}
+
+// planScan is Plan against a state streamed from sc, without loading it
+// (engine.MakePlanScan).
+func (r *Runner) planScan(ctx context.Context, sc engine.StateScanner, req PlanRequest) (*PlanResult, error) {
+	provs, err := r.NewProviders(req.Desired.Providers)
+	if err != nil {
+		return nil, err
+	}
+	p, diags, info, err := engine.MakePlanScan(ctx, req.Desired, sc, engine.PlanOptions{Targets: req.Targets, Providers: provs})
+	if err != nil {
+		return nil, err
+	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	req.Hooks.warn(diags)
+	if err := r.save(p, req.Out); err != nil {
+		return nil, err
+	}
+	return &PlanResult{Plan: p, StateAddresses: info.Entries}, nil
+}
+
+// save saves p to out when out is set, with the target apply's requests
+// will go to.
+func (r *Runner) save(p *engine.Plan, out string) error {
+	if out == "" {
+		return nil
+	}
+	// The target: where apply's requests will go, which the clients apply
+	// would build say (offline: building one sends nothing).
+	provs, err := r.NewProviders(p.Providers)
+	if err != nil {
+		return err
+	}
+	return SavePlan(out, p, r.target(p, provs))
 }
 
 // SavePlan writes p to path as a saved plan for target, calls included,

@@ -150,6 +150,7 @@ type chunk struct {
 	buf       []byte
 	firstLine int
 	last      bool // ends the input: its last line may lack a newline
+	seq       int  // the chunk's place in the input, from 0
 	res       chan chunkResult
 }
 
@@ -158,6 +159,12 @@ type chunkResult struct {
 	addrs   []string
 	lines   []int32 // line of each entry
 	err     error   // the chunk's first problem, after its entries
+	// for a scan (scan.go): how many entries the chunk holds before err,
+	// the first and last of their addresses, and whether they were out of
+	// address order
+	n           int
+	first, last string
+	unsorted    bool
 	// what is wrong with the line err is about, without the note that a
 	// last line without newline means a truncated file
 	what string
@@ -168,9 +175,9 @@ var blockPool = sync.Pool{New: func() any { b := make([]byte, 0, blockBytes); re
 // read decodes a state. size is the input's size when known, or -1, to
 // size the map without trusting a header's count blindly.
 //
-// One goroutine reads blocks of whole lines, GOMAXPROCS goroutines decode
-// them, and the calling goroutine adds the entries to the map in file
-// order, so the first bad line in the file is the one reported.
+// The chunks are decoded in parallel (pipeline), and the calling goroutine
+// adds the entries to the map in file order, so the first bad line in the
+// file is the one reported.
 func read(ctx context.Context, r io.Reader, name string, size int64, known []string) (*engine.State, error) {
 	br := &blockReader{r: r, name: name}
 	first, err := br.header()
@@ -188,30 +195,14 @@ func read(ctx context.Context, r io.Reader, name string, size int64, known []str
 	}
 	s := &engine.State{Lineage: h.Lineage, Serial: h.Serial, Resources: make(map[string]*engine.Entry, min(hint, 1<<24))}
 
-	workers := runtime.GOMAXPROCS(0)
-	work := make(chan *chunk, workers)
-	order := make(chan *chunk, 2*workers)
-	stop := make(chan struct{})
 	// spare passes the per-chunk slices the collector is done with back to
 	// the decoders: less garbage, fewer fresh pages.
-	spare := make(chan chunkResult, 4*workers)
-	var wg sync.WaitGroup
-	wg.Go(func() { br.run(work, order, stop) })
-	for range workers {
-		wg.Go(func() {
-			p := newLineParser(known)
-			for c := range work {
-				select {
-				case <-stop:
-					c.res <- chunkResult{}
-				default:
-					c.res <- p.parseChunk(c, name, spare)
-				}
-			}
-		})
-	}
-	defer wg.Wait()
-	defer close(stop)
+	spare := make(chan chunkResult, 4*runtime.GOMAXPROCS(0))
+	order, stop := br.pipeline(func() func(*chunk) chunkResult {
+		p := newLineParser(known)
+		return func(c *chunk) chunkResult { return p.parseChunk(c, name, spare) }
+	})
+	defer stop()
 
 	var count int64
 	for c := range order {
@@ -253,6 +244,37 @@ func read(ctx context.Context, r io.Reader, name string, size int64, known []str
 	return s, nil
 }
 
+// pipeline starts the decoding of the input after the header: one
+// goroutine reads blocks of whole lines, GOMAXPROCS goroutines decode them,
+// each with its own function from newWork, and the chunks come out of order
+// in file order, each with its result to come on res. stop ends the
+// goroutines and waits for them.
+func (br *blockReader) pipeline(newWork func() func(*chunk) chunkResult) (order <-chan *chunk, stop func()) {
+	workers := runtime.GOMAXPROCS(0)
+	work := make(chan *chunk, workers)
+	ordered := make(chan *chunk, 2*workers)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { br.run(work, ordered, done) })
+	for range workers {
+		wg.Go(func() {
+			do := newWork()
+			for c := range work {
+				select {
+				case <-done:
+					c.res <- chunkResult{}
+				default:
+					c.res <- do(c)
+				}
+			}
+		})
+	}
+	return ordered, func() {
+		close(done)
+		wg.Wait()
+	}
+}
+
 // announced says how many resources the header announces.
 func announced(n int64) string {
 	if n == 1 {
@@ -261,14 +283,26 @@ func announced(n int64) string {
 	return fmt.Sprintf("the %d resources the header announces", n)
 }
 
-// parseChunk decodes the lines of c.
+// parseChunk decodes the lines of c into entries.
 func (p *lineParser) parseChunk(c *chunk, name string, spare chan chunkResult) chunkResult {
-	p.reset()
 	var res chunkResult
 	select {
 	case res = <-spare:
 	default:
 	}
+	res.what, res.err = p.parseLines(c, name)
+	res.entries, res.addrs = p.materialize(res.addrs)
+	for _, r := range p.recs {
+		res.lines = append(res.lines, int32(r.line))
+	}
+	return res
+}
+
+// parseLines decodes the lines of c into p's records, up to the first bad
+// line: what is wrong with it, without the note that a last
+// line without newline means a truncated file, and its error.
+func (p *lineParser) parseLines(c *chunk, name string) (string, error) {
+	p.reset()
 	data, n := c.buf, c.firstLine
 	for len(data) > 0 {
 		line, rest, found := bytes.Cut(data, []byte{'\n'})
@@ -279,18 +313,12 @@ func (p *lineParser) parseChunk(c *chunk, name string, spare chan chunkResult) c
 				if c.last && !found {
 					msg = "the last line is incomplete (" + msg + "): the file is truncated"
 				}
-				res.err = &CorruptError{Path: name, Line: n, Col: err.col, Msg: msg}
-				res.what = err.msg
-				break
+				return err.msg, &CorruptError{Path: name, Line: n, Col: err.col, Msg: msg}
 			}
 		}
 		n++
 	}
-	res.entries, res.addrs = p.materialize(res.addrs)
-	for _, r := range p.recs {
-		res.lines = append(res.lines, int32(r.line))
-	}
-	return res
+	return "", nil
 }
 
 // blank reports whether a line holds nothing but JSON whitespace; blank
@@ -402,6 +430,7 @@ func (br *blockReader) run(work, order chan<- *chunk, stop <-chan struct{}) {
 		next := *blockPool.Get().(*[]byte)
 		br.buf = append(next[:0], br.buf...)
 	}
+	seq := 0
 	for {
 		if err := br.fill(); err != nil {
 			fail(err)
@@ -421,7 +450,8 @@ func (br *blockReader) run(work, order chan<- *chunk, stop <-chan struct{}) {
 		if br.eof {
 			end = len(br.buf)
 		}
-		c := &chunk{buf: br.buf[:end], firstLine: br.line, last: br.eof, res: make(chan chunkResult, 1)}
+		c := &chunk{buf: br.buf[:end], firstLine: br.line, last: br.eof, seq: seq, res: make(chan chunkResult, 1)}
+		seq++
 		br.line += bytes.Count(c.buf, []byte{'\n'})
 		next := *blockPool.Get().(*[]byte)
 		if rest := br.buf[end:]; len(rest) > cap(next) {

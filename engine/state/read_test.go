@@ -16,12 +16,11 @@ import (
 
 const hdr = `{"format_version":"1","lineage":"` + testLineage + `","serial":4,"resources":`
 
-func TestLoadCorrupt(t *testing.T) {
+// corruptCases are state files that cannot be read, and the whole message
+// after "FILE" of the error reading them gives.
+func corruptCases() []struct{ name, file, want string } {
 	long := hdr + "1}\n" + `{"address":"bonifiq/1","fields":{"x":"` + strings.Repeat("a", MaxLineBytes) + `"}}` + "\n"
-	tests := []struct {
-		name, file string
-		want       string // the whole message after "FILE"
-	}{
+	tests := []struct{ name, file, want string }{
 		{"empty", "", ": empty file: not a reconcile state (a missing file is an empty state, an empty file is an error)"},
 		{"binary", "\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", ":1: not a reconcile state: binary data"},
 		{"binary without newline", strings.Repeat("\x00\xff", 40000), ":1: not a reconcile state: binary data"},
@@ -68,7 +67,11 @@ func TestLoadCorrupt(t *testing.T) {
 		{"line too long", long, `:2: line longer than 16 MiB`},
 	}
 	tests[19].want = `:2:34: fields: invalid JSON: the line ends in the middle of a value`
-	for _, tt := range tests {
+	return tests
+}
+
+func TestLoadCorrupt(t *testing.T) {
+	for _, tt := range corruptCases() {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "reconcile.state.json")
 			if err := os.WriteFile(path, []byte(tt.file), 0o600); err != nil {

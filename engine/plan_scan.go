@@ -1,0 +1,284 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+)
+
+// MakePlanScan is MakePlan against a state that scan streams in address
+// order: a merge of the state's entries with the desired customers sorted
+// by id. It builds an Entry only for an address whose fields differ from
+// the manifests or that the manifests no longer manage, so an unchanged
+// customer costs nothing once its line is compared, and the plan holds
+// memory for the changes it finds, not for the state.
+//
+// opts.Refresh must be nil (a refresh reads what the state holds, and
+// loads it). A state the scanner cannot stream gives ErrScanUnavailable:
+// load it and call MakePlan.
+func MakePlanScan(ctx context.Context, d *Desired, scan StateScanner, opts PlanOptions) (*Plan, Diagnostics, ScanInfo, error) {
+	if opts.Refresh != nil {
+		return nil, nil, ScanInfo{}, errors.New("MakePlanScan: a refreshed plan loads the state")
+	}
+	opts.onMissing = map[string]OnMissing{}
+	for name, c := range d.Providers {
+		opts.onMissing[name] = c.OnMissing
+	}
+	m := newMerge(d, opts)
+	info, err := scan.Scan(ctx, m.visit)
+	if err != nil {
+		return nil, nil, info, err
+	}
+	// The customers no state entry matched are creates, found in manifest
+	// order so that their diagnostics come in that order.
+	workers := max(1, min(runtime.GOMAXPROCS(0), len(d.Customers)/10000))
+	creates := make([]planPart, workers)
+	var wg sync.WaitGroup
+	for w := range creates {
+		lo, hi := len(d.Customers)*w/workers, len(d.Customers)*(w+1)/workers
+		wg.Go(func() { m.creates(&creates[w], lo, hi) })
+	}
+	wg.Wait()
+	p := &Plan{
+		Registry:     d.Registry,
+		StateLineage: info.Lineage,
+		StateSerial:  info.Serial,
+		Providers:    d.Providers,
+		Targets:      opts.Targets,
+	}
+	slices.SortFunc(m.parts, func(a, b *scanPart) int { return a.seq - b.seq })
+	parts := make([]*planPart, 0, len(m.parts)+len(creates))
+	for _, sp := range m.parts {
+		parts = append(parts, &sp.planPart)
+	}
+	for i := range creates {
+		parts = append(parts, &creates[i])
+	}
+	diags := p.gather(parts)
+	return p, diags, info, nil
+}
+
+// gather puts the parts' changes into p, sorted by address, sums them, and
+// warns of targets no part matched.
+func (p *Plan) gather(parts []*planPart) Diagnostics {
+	var diags Diagnostics
+	targets := newMatcher(p.Targets)
+	n := 0
+	for _, pt := range parts {
+		n += len(pt.changes)
+	}
+	p.Changes = make([]*Change, 0, n)
+	for _, pt := range parts {
+		p.Changes = append(p.Changes, pt.changes...)
+		diags = append(diags, pt.diags...)
+		p.Summary.add(pt.sum)
+		for j, u := range pt.targets.used {
+			targets.used[j] = targets.used[j] || u
+		}
+	}
+	SortChanges(p.Changes)
+	for _, t := range targets.unused() {
+		diags = append(diags, Diagnostic{Severity: Warning, Summary: fmt.Sprintf("-target %q matches no address", t)})
+	}
+	return diags
+}
+
+// merge is one MakePlanScan: the desired customers of each service sorted
+// by id, and which of them a state entry matched.
+type merge struct {
+	d    *Desired
+	opts PlanOptions
+	// sorted holds, for each service (by registry index), the indexes in
+	// d.Customers of the customers managed there, sorted by id.
+	sorted [][]int32
+	// matched has bit i set for a customer a state entry of service i
+	// matched.
+	matched []atomic.Uint64
+
+	mu    sync.Mutex
+	parts []*scanPart
+}
+
+// scanPart is what one batch of state entries contributes.
+type scanPart struct {
+	planPart
+	seq int
+}
+
+func newMerge(d *Desired, opts PlanOptions) *merge {
+	m := &merge{d: d, opts: opts, matched: make([]atomic.Uint64, len(d.Customers))}
+	byID := make([]int32, len(d.Customers))
+	for i := range byID {
+		byID[i] = int32(i)
+	}
+	ParallelSort(byID, func(a, b int32) int { return strings.Compare(d.Customers[a].ID, d.Customers[b].ID) })
+	names := d.Registry.Names()
+	m.sorted = make([][]int32, len(names))
+	for i := range names {
+		n := 0
+		for _, ci := range byID {
+			if d.Customers[ci].Managed&(1<<i) != 0 {
+				n++
+			}
+		}
+		if n == len(byID) {
+			m.sorted[i] = byID // managed everywhere: share one order
+			continue
+		}
+		s := make([]int32, 0, n)
+		for _, ci := range byID {
+			if d.Customers[ci].Managed&(1<<i) != 0 {
+				s = append(s, ci)
+			}
+		}
+		m.sorted[i] = s
+	}
+	return m
+}
+
+// visit merges one batch of state entries with the desired customers.
+func (m *merge) visit(b *EntryBatch) error {
+	reg := m.d.Registry
+	sp := &scanPart{seq: b.Seq}
+	pt := &sp.planPart
+	pt.targets = newMatcher(m.opts.Targets)
+	pt.proj.reg = reg
+	cursor := make([]int, len(m.sorted)) // where the last entry of each service was found
+	lastProv, pi := "", -1
+	for r := range b.Recs {
+		rec := &b.Recs[r]
+		if rec.Provider != lastProv {
+			lastProv, pi = rec.Provider, reg.Index(rec.Provider)
+		}
+		addr := b.address(rec)
+		// id is a view of the arena, compared and never kept.
+		id := unsafe.String(unsafe.SliceData(addr[len(rec.Provider)+1:]), len(addr)-len(rec.Provider)-1)
+		var c *Customer
+		if pi >= 0 {
+			order := m.sorted[pi]
+			k := seek(m.d.Customers, order, cursor[pi], id)
+			cursor[pi] = k
+			if k < len(order) && m.d.Customers[order[k]].ID == id {
+				c = m.d.Customers[order[k]]
+				m.matched[order[k]].Or(1 << pi)
+			}
+		}
+		if !pt.targets.match(addr) {
+			continue
+		}
+		if c == nil {
+			e := b.Entry(rec)
+			ch := forget(m.d, e.Address(), e, &pt.sum)
+			ch.Calls = callsOf(m.opts.Providers, ch)
+			pt.changes = append(pt.changes, ch)
+			continue
+		}
+		var ch *Change
+		switch {
+		case b.absent(rec):
+			// Import found the service without it: a create, tried as one
+			// first.
+			ch = diffCustomer(&pt.proj, c, rec.Provider, nil)
+			ch.Prior, ch.Missing = b.Entry(rec).Digest(), true
+		case !m.differs(pt, c, pi, b, rec):
+			pt.sum.NoOp++
+			continue
+		default:
+			ch = diffCustomer(&pt.proj, c, rec.Provider, b.Entry(rec))
+		}
+		if ch == nil { // the fields the manifests leave out differ only
+			pt.sum.NoOp++
+			continue
+		}
+		source := ""
+		pt.add(reg, c, ch, &m.opts, &source)
+	}
+	m.mu.Lock()
+	m.parts = append(m.parts, sp)
+	m.mu.Unlock()
+	return nil
+}
+
+// differs reports whether any field c manages in service pi differs from
+// rec's, as differs does for an Entry.
+func (m *merge) differs(pt *planPart, c *Customer, pi int, b *EntryBatch, rec *RawEntry) bool {
+	l := pt.proj.layout(c, pi, rec.Provider)
+	// Both lists are sorted by the field's name in the service.
+	j := rec.Fields.Off
+	for _, st := range l.fields {
+		for j < rec.Fields.End && b.Fields[j].Name < st.name {
+			j++
+		}
+		if j == rec.Fields.End || b.Fields[j].Name != st.name || !b.equal(&b.Fields[j], c.Fields[st.src].Value) {
+			return true
+		}
+	}
+	return false
+}
+
+// creates plans, for the customers d.Customers[lo:hi], a create in every
+// service where no state entry matched them.
+func (m *merge) creates(pt *planPart, lo, hi int) {
+	reg := m.d.Registry
+	pt.targets = newMatcher(m.opts.Targets)
+	pt.proj.reg = reg
+	buf := make([]byte, 0, 64)
+	for ci := lo; ci < hi; ci++ {
+		c := m.d.Customers[ci]
+		todo := c.Managed &^ m.matched[ci].Load()
+		if todo == 0 {
+			continue
+		}
+		source := ""
+		for i, prov := range reg.Names() {
+			if todo&(1<<i) == 0 {
+				continue
+			}
+			buf = append(append(append(buf[:0], prov...), '/'), c.ID...)
+			if !pt.targets.match(buf) {
+				continue
+			}
+			pt.add(reg, c, diffCustomer(&pt.proj, c, prov, nil), &m.opts, &source)
+		}
+	}
+}
+
+// seek returns the first position at or after from in order (indexes of
+// customers sorted by id) whose id is not below id: galloping, since the
+// next entry's customer is usually the next one. Every customer before from
+// has a smaller id.
+func seek(cs []*Customer, order []int32, from int, id string) int {
+	n := len(order)
+	if from > 0 && cs[order[from-1]].ID >= id {
+		from = 0 // not in address order: search from the start
+	}
+	lo, hi, step := from, from, 1
+	for hi < n && cs[order[hi]].ID < id {
+		lo = hi + 1
+		hi += step
+		step *= 2
+	}
+	hi = min(hi, n)
+	// Every id before lo is smaller; the one at hi, if any, is not.
+	return lo + sortSearch(hi-lo, func(k int) bool { return cs[order[lo+k]].ID >= id })
+}
+
+// sortSearch is sort.Search: the smallest k in [0, n] with f(k) true.
+func sortSearch(n int, f func(int) bool) int {
+	lo, hi := 0, n
+	for lo < hi {
+		h := int(uint(lo+hi) >> 1)
+		if !f(h) {
+			lo = h + 1
+		} else {
+			hi = h
+		}
+	}
+	return lo
+}

@@ -1,0 +1,156 @@
+package engine
+
+import (
+	"context"
+	"errors"
+)
+
+// A state of a million customers is two million entries: a plan that built
+// an Entry for each would spend most of its time and memory on customers
+// that did not change. A backend that can stream its entries in address
+// order (StateScanner) hands them to the plan decoded in place, as
+// EntryBatch, and the plan builds an Entry only for an address whose fields
+// differ, or that the manifests no longer manage (MakePlanScan).
+
+// Span is a run of bytes [Off, End) in an EntryBatch's Arena, or of fields
+// in its Fields.
+type Span struct{ Off, End int32 }
+
+// RawField is one field of a RawEntry: its name, and where its value's text
+// is in the batch's arena (strings, unescaped, and integers), or its
+// literal (booleans: "true" or "false"; null: "").
+type RawField struct {
+	Name string
+	Val  Span
+	Lit  string
+	Kind Kind
+}
+
+// RawEntry is one state entry decoded in place.
+type RawEntry struct {
+	// Line is the entry's line in the state, for messages.
+	Line     int32
+	Provider string
+	Addr     Span // PROVIDER/ID in the arena
+	Fields   Span // in the batch's Fields, sorted by name
+	IDs      Span // in the batch's Fields, sorted by name
+}
+
+// EntryBatch is a run of consecutive state entries, in address order,
+// decoded in place. It is valid only during the call it is passed to.
+type EntryBatch struct {
+	// Seq numbers the batches of one scan from 0, in address order.
+	Seq    int
+	Arena  []byte
+	Recs   []RawEntry
+	Fields []RawField
+}
+
+// Address returns rec's address; it points into the arena.
+func (b *EntryBatch) address(rec *RawEntry) []byte { return b.Arena[rec.Addr.Off:rec.Addr.End] }
+
+// value returns f's text.
+func (b *EntryBatch) value(f *RawField) []byte {
+	if f.Kind == KindString || f.Kind == KindInt {
+		return b.Arena[f.Val.Off:f.Val.End]
+	}
+	return nil
+}
+
+// get returns the field called name among fs, sorted by name.
+func (b *EntryBatch) get(fs Span, name string) *RawField {
+	for i := fs.Off; i < fs.End; i++ {
+		f := &b.Fields[i]
+		if f.Name == name {
+			return f
+		}
+		if f.Name > name {
+			break
+		}
+	}
+	return nil
+}
+
+// equal reports whether f holds v.
+func (b *EntryBatch) equal(f *RawField, v Value) bool {
+	if f.Kind != v.K {
+		return false
+	}
+	switch f.Kind {
+	case KindString, KindInt:
+		return string(b.Arena[f.Val.Off:f.Val.End]) == v.S
+	case KindBool:
+		return f.Lit == v.S
+	}
+	return v.S == ""
+}
+
+// Entry builds the entry of rec, which owns its strings.
+func (b *EntryBatch) Entry(rec *RawEntry) *Entry {
+	addr := string(b.address(rec))
+	e := &Entry{Provider: rec.Provider, ID: addr[len(rec.Provider)+1:]}
+	e.Fields = b.fields(rec.Fields)
+	e.IDs = b.fields(rec.IDs)
+	return e
+}
+
+func (b *EntryBatch) fields(s Span) Fields {
+	if s.End == s.Off {
+		return nil
+	}
+	n := 0
+	for i := s.Off; i < s.End; i++ {
+		n += len(b.value(&b.Fields[i]))
+	}
+	text := make([]byte, 0, n)
+	for i := s.Off; i < s.End; i++ {
+		text = append(text, b.value(&b.Fields[i])...)
+	}
+	all := string(text)
+	out := make(Fields, s.End-s.Off)
+	off := 0
+	for i := s.Off; i < s.End; i++ {
+		f := &b.Fields[i]
+		out[i-s.Off].Name = f.Name
+		switch f.Kind {
+		case KindString, KindInt:
+			n := int(f.Val.End - f.Val.Off)
+			out[i-s.Off].Value = Value{S: all[off : off+n], K: f.Kind}
+			off += n
+		case KindBool:
+			out[i-s.Off].Value = Value{S: f.Lit, K: KindBool}
+		}
+	}
+	return out
+}
+
+// absent reports whether rec records that the service has no such customer
+// (AbsentEntry).
+func (b *EntryBatch) absent(rec *RawEntry) bool {
+	f := b.get(rec.IDs, AbsentID)
+	return f != nil && f.Kind == KindBool && f.Lit == "true"
+}
+
+// ScanInfo is what a scan learned from the state besides its entries.
+type ScanInfo struct {
+	Lineage string
+	Serial  int64
+	// Entries is how many entries the state holds.
+	Entries int
+}
+
+// StateScanner is a backend that can stream its state, in address order,
+// without holding it.
+type StateScanner interface {
+	// Scan decodes the state and calls visit with its entries in batches,
+	// from several goroutines at once; the batches are numbered in address
+	// order (EntryBatch.Seq). A visit error stops the scan and is
+	// returned. A state it cannot stream (its entries not in address order,
+	// a journal to fold) gives ErrScanUnavailable before or after visits:
+	// the caller then loads it in full. Every other error is what Load
+	// would return.
+	Scan(ctx context.Context, visit func(*EntryBatch) error) (ScanInfo, error)
+}
+
+// ErrScanUnavailable says a state cannot be streamed and must be loaded.
+var ErrScanUnavailable = errors.New("the state cannot be streamed")

@@ -1,0 +1,164 @@
+package state
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+
+	"github.com/reconcile-dev/reconcile/engine"
+)
+
+// Scan streams the state file to visit in batches of entries decoded in
+// place, in address order, without building the state (engine.StateScanner):
+// what a plan of a million customers needs, at the cost of the changes it
+// finds. It reports every problem Load reports, at the same line; a file
+// whose entries are not in address order (Save writes them in order; a
+// hand-edited file may not be), or a journal to fold, give
+// engine.ErrScanUnavailable, and the caller loads the state instead.
+func (f *File) Scan(ctx context.Context, visit func(*engine.EntryBatch) error) (engine.ScanInfo, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, err := fsys.Lstat(f.journalPath()); !errors.Is(err, fs.ErrNotExist) {
+		return engine.ScanInfo{}, engine.ErrScanUnavailable
+	}
+	path := f.realPath()
+	fh, err := fsys.OpenFile(path, os.O_RDONLY, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return engine.ScanInfo{Lineage: engine.NewLineage()}, nil
+	}
+	if err != nil {
+		return engine.ScanInfo{}, fmt.Errorf("reading state: %w", err)
+	}
+	defer fh.Close()
+	fi, err := fh.Stat()
+	if err != nil {
+		return engine.ScanInfo{}, fmt.Errorf("reading state: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return engine.ScanInfo{}, fmt.Errorf("reading state %s: not a regular file", path)
+	}
+	return scan(ctx, fh, path, f.services, visit)
+}
+
+// ScanState is Scan of a state in the file format read from r; name is
+// the file name for messages.
+func ScanState(ctx context.Context, r io.Reader, name string, visit func(*engine.EntryBatch) error, known ...string) (engine.ScanInfo, error) {
+	return scan(ctx, r, name, known, visit)
+}
+
+// scan decodes the chunks in parallel (pipeline) and visits each chunk's
+// entries in the goroutine that decoded it; the calling goroutine checks,
+// in file order, what spans chunks: the order of their addresses, and the
+// count the header announces.
+func scan(ctx context.Context, r io.Reader, name string, known []string, visit func(*engine.EntryBatch) error) (engine.ScanInfo, error) {
+	br := &blockReader{r: r, name: name}
+	first, err := br.header()
+	if err != nil {
+		return engine.ScanInfo{}, err
+	}
+	h, lerr := parseHeader(first, br.peek())
+	if lerr != nil {
+		return engine.ScanInfo{}, &CorruptError{Path: name, Line: 1, Col: lerr.col, Msg: lerr.msg}
+	}
+	info := engine.ScanInfo{Lineage: h.Lineage, Serial: h.Serial}
+	order, stop := br.pipeline(func() func(*chunk) chunkResult {
+		p := newLineParser(known)
+		var b engine.EntryBatch
+		return func(c *chunk) chunkResult { return p.scanChunk(c, name, &b, visit) }
+	})
+	defer stop()
+
+	var count int64
+	last := ""
+	for c := range order {
+		if err := ctx.Err(); err != nil {
+			return info, err
+		}
+		res := <-c.res
+		if c.buf != nil && cap(c.buf) == blockBytes {
+			b := c.buf[:0]
+			blockPool.Put(&b)
+		}
+		if res.n > 0 {
+			switch {
+			case last != "" && res.first == last:
+				return info, &CorruptError{Path: name, Line: int(res.lines[0]), Msg: fmt.Sprintf("address %q appears twice", last)}
+			case last != "" && res.first < last:
+				return info, engine.ErrScanUnavailable
+			}
+			last = res.last
+			if count+int64(res.n) > h.Resources {
+				return info, &CorruptError{Path: name, Line: int(res.lines[h.Resources-count]), Msg: "unexpected content after " + announced(h.Resources)}
+			}
+			count += int64(res.n)
+		}
+		if res.unsorted {
+			return info, engine.ErrScanUnavailable
+		}
+		if res.err != nil {
+			var ce *CorruptError
+			if count == h.Resources && res.what != "" && errors.As(res.err, &ce) {
+				ce.Msg = "unexpected content after " + announced(h.Resources) + ": " + res.what
+			}
+			return info, res.err
+		}
+	}
+	if count < h.Resources {
+		return info, &CorruptError{Path: name, Msg: fmt.Sprintf("the file is truncated: the header announces %d resources, the file holds %d", h.Resources, count)}
+	}
+	info.Entries = int(count)
+	return info, nil
+}
+
+// scanChunk decodes the lines of c and visits their entries, in b. The
+// entries up to the first problem count: a bad line, an address that
+// repeats the one before it, or one out of order (res.unsorted; not
+// visited, the scan gives up).
+func (p *lineParser) scanChunk(c *chunk, name string, b *engine.EntryBatch, visit func(*engine.EntryBatch) error) chunkResult {
+	var res chunkResult
+	res.what, res.err = p.parseLines(c, name)
+	b.Seq, b.Arena = c.seq, p.arena
+	b.Recs, b.Fields = b.Recs[:0], b.Fields[:0]
+	for _, f := range p.fields {
+		b.Fields = append(b.Fields, engine.RawField{Name: f.name, Val: engine.Span{Off: int32(f.val.off), End: int32(f.val.end)}, Lit: f.lit, Kind: f.kind})
+	}
+	var prev []byte
+	for i, r := range p.recs {
+		addr := p.arena[r.addr.off:r.addr.end]
+		if i > 0 {
+			if d := bytes.Compare(prev, addr); d >= 0 {
+				if d > 0 {
+					res.unsorted = true
+				} else {
+					res.err = &CorruptError{Path: name, Line: r.line, Msg: fmt.Sprintf("address %q appears twice", addr)}
+					res.what = ""
+				}
+				break
+			}
+		}
+		prev = addr
+		b.Recs = append(b.Recs, engine.RawEntry{
+			Line:     int32(r.line),
+			Provider: r.provider,
+			Addr:     engine.Span{Off: int32(r.addr.off), End: int32(r.addr.end)},
+			Fields:   engine.Span{Off: int32(r.fields.off), End: int32(r.fields.end)},
+			IDs:      engine.Span{Off: int32(r.ids.off), End: int32(r.ids.end)},
+		})
+		res.lines = append(res.lines, int32(r.line))
+	}
+	if res.n = len(b.Recs); res.n > 0 {
+		res.first = string(b.Arena[b.Recs[0].Addr.Off:b.Recs[0].Addr.End])
+		res.last = string(b.Arena[b.Recs[res.n-1].Addr.Off:b.Recs[res.n-1].Addr.End])
+	}
+	if res.unsorted || res.n == 0 {
+		return res
+	}
+	if err := visit(b); err != nil && res.err == nil {
+		res.err, res.what = err, ""
+	}
+	return res
+}
