@@ -206,3 +206,6 @@ func (ds Diagnostics) Error() string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// with returns ds followed by more.
+func (ds Diagnostics) with(more Diagnostics) Diagnostics { return append(ds, more...) }

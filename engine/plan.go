@@ -64,7 +64,7 @@ func MakePlan(d *Desired, s *State, opts PlanOptions) (*Plan, Diagnostics) {
 		}
 		all = append(all, gone)
 	}
-	return p, p.gather(all)
+	return p, p.gather(all).with(p.unusedTargets(all))
 }
 
 // planPart is one worker's share of a plan.

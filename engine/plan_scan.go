@@ -35,14 +35,29 @@ func MakePlanScan(ctx context.Context, d *Desired, scan StateScanner, opts PlanO
 	if err != nil {
 		return nil, nil, info, err
 	}
-	// The customers no state entry matched are creates, found in manifest
-	// order so that their diagnostics come in that order.
-	workers := max(1, min(runtime.GOMAXPROCS(0), len(d.Customers)/10000))
-	creates := make([]planPart, workers)
+	// The customers no state entry matched are creates, found in address
+	// order: service by service, in id order, in chunks on every core.
+	type job struct{ pi, lo, hi int }
+	var jobs []job
+	chunk := max(1<<14, len(d.Customers)/(4*runtime.GOMAXPROCS(0)))
+	for pi, order := range m.sorted {
+		for lo := 0; lo < len(order); lo += chunk {
+			jobs = append(jobs, job{pi, lo, min(lo+chunk, len(order))})
+		}
+	}
+	creates := make([]planPart, len(jobs))
+	next := make(chan int, len(jobs))
+	for i := range jobs {
+		next <- i
+	}
+	close(next)
 	var wg sync.WaitGroup
-	for w := range creates {
-		lo, hi := len(d.Customers)*w/workers, len(d.Customers)*(w+1)/workers
-		wg.Go(func() { m.creates(&creates[w], lo, hi) })
+	for range min(len(jobs), runtime.GOMAXPROCS(0)) {
+		wg.Go(func() {
+			for i := range next {
+				m.creates(&creates[i], jobs[i].pi, jobs[i].lo, jobs[i].hi)
+			}
+		})
 	}
 	wg.Wait()
 	p := &Plan{
@@ -52,37 +67,69 @@ func MakePlanScan(ctx context.Context, d *Desired, scan StateScanner, opts PlanO
 		Providers:    d.Providers,
 		Targets:      opts.Targets,
 	}
+	// Two runs, each in address order: what the state's entries gave,
+	// batch by batch, and the creates.
 	slices.SortFunc(m.parts, func(a, b *scanPart) int { return a.seq - b.seq })
-	parts := make([]*planPart, 0, len(m.parts)+len(creates))
-	for _, sp := range m.parts {
-		parts = append(parts, &sp.planPart)
+	scanned := make([]*planPart, len(m.parts))
+	for i, sp := range m.parts {
+		scanned[i] = &sp.planPart
 	}
+	created := make([]*planPart, len(creates))
 	for i := range creates {
-		parts = append(parts, &creates[i])
+		created[i] = &creates[i]
 	}
-	diags := p.gather(parts)
-	return p, diags, info, nil
+	diags := p.gather(scanned, created)
+	// In the order of the manifests, as MakePlan gives them: by position,
+	// and a customer's in address order (each begins with the address).
+	slices.SortFunc(diags, func(a, b Diagnostic) int { return strings.Compare(a.Summary, b.Summary) })
+	diags.Sort(d.Files)
+	return p, diags.with(p.unusedTargets(scanned, created)), info, nil
 }
 
-// gather puts the parts' changes into p, sorted by address, sums them, and
-// warns of targets no part matched.
-func (p *Plan) gather(parts []*planPart) Diagnostics {
+// gather puts the changes of runs of parts into p, sorted by address, and
+// sums them. The changes of each run, its parts taken in order, are in
+// address order already, and are merged; a single run is sorted.
+func (p *Plan) gather(runs ...[]*planPart) Diagnostics {
 	var diags Diagnostics
-	targets := newMatcher(p.Targets)
-	n := 0
-	for _, pt := range parts {
-		n += len(pt.changes)
-	}
-	p.Changes = make([]*Change, 0, n)
-	for _, pt := range parts {
-		p.Changes = append(p.Changes, pt.changes...)
-		diags = append(diags, pt.diags...)
-		p.Summary.add(pt.sum)
-		for j, u := range pt.targets.used {
-			targets.used[j] = targets.used[j] || u
+	sorted := make([][]*Change, len(runs))
+	for r, parts := range runs {
+		n := 0
+		for _, pt := range parts {
+			n += len(pt.changes)
+		}
+		sorted[r] = make([]*Change, 0, n)
+		for _, pt := range parts {
+			sorted[r] = append(sorted[r], pt.changes...)
+			diags = append(diags, pt.diags...)
+			p.Summary.add(pt.sum)
 		}
 	}
-	SortChanges(p.Changes)
+	switch len(sorted) {
+	case 1:
+		p.Changes = sorted[0]
+		SortChanges(p.Changes)
+	default:
+		p.Changes = sorted[0]
+		for _, run := range sorted[1:] {
+			out := make([]*Change, len(p.Changes)+len(run))
+			mergeRuns(out, p.Changes, run, func(a, b *Change) int { return strings.Compare(a.Address, b.Address) })
+			p.Changes = out
+		}
+	}
+	return diags
+}
+
+// unusedTargets warns of the targets that no part matched.
+func (p *Plan) unusedTargets(runs ...[]*planPart) Diagnostics {
+	targets := newMatcher(p.Targets)
+	for _, parts := range runs {
+		for _, pt := range parts {
+			for j, u := range pt.targets.used {
+				targets.used[j] = targets.used[j] || u
+			}
+		}
+	}
+	var diags Diagnostics
 	for _, t := range targets.unused() {
 		diags = append(diags, Diagnostic{Severity: Warning, Summary: fmt.Sprintf("-target %q matches no address", t)})
 	}
@@ -222,30 +269,25 @@ func (m *merge) differs(pt *planPart, c *Customer, pi int, b *EntryBatch, rec *R
 	return false
 }
 
-// creates plans, for the customers d.Customers[lo:hi], a create in every
-// service where no state entry matched them.
-func (m *merge) creates(pt *planPart, lo, hi int) {
+// creates plans a create of each customer m.sorted[pi][lo:hi] that no
+// state entry of service pi matched.
+func (m *merge) creates(pt *planPart, pi, lo, hi int) {
 	reg := m.d.Registry
+	prov := reg.Names()[pi]
 	pt.targets = newMatcher(m.opts.Targets)
 	pt.proj.reg = reg
 	buf := make([]byte, 0, 64)
-	for ci := lo; ci < hi; ci++ {
+	for _, ci := range m.sorted[pi][lo:hi] {
+		if m.matched[ci].Load()&(1<<pi) != 0 {
+			continue
+		}
 		c := m.d.Customers[ci]
-		todo := c.Managed &^ m.matched[ci].Load()
-		if todo == 0 {
+		buf = append(append(append(buf[:0], prov...), '/'), c.ID...)
+		if !pt.targets.match(buf) {
 			continue
 		}
 		source := ""
-		for i, prov := range reg.Names() {
-			if todo&(1<<i) == 0 {
-				continue
-			}
-			buf = append(append(append(buf[:0], prov...), '/'), c.ID...)
-			if !pt.targets.match(buf) {
-				continue
-			}
-			pt.add(reg, c, diffCustomer(&pt.proj, c, prov, nil), &m.opts, &source)
-		}
+		pt.add(reg, c, diffCustomer(&pt.proj, c, prov, nil), &m.opts, &source)
 	}
 }
 

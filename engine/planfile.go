@@ -158,19 +158,20 @@ func writePlanJSON(w io.Writer, p *Plan, saved bool, target *PlanTarget) error {
 		b = append(b, enc...)
 	}
 	b = append(b, ",\n  \"changes\": ["...)
-	for i, ch := range p.Changes {
+	if _, err := bw.Write(b); err != nil {
+		return err
+	}
+	err := WriteParallel(bw, len(p.Changes), func(b []byte, i int) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = append(b, "\n    "...)
-		b = appendChangeJSON(b, ch, saved)
-		if len(b) > 1<<15 {
-			if _, err := bw.Write(b); err != nil {
-				return err
-			}
-			b = b[:0]
-		}
+		return appendChangeJSON(b, p.Changes[i], saved)
+	})
+	if err != nil {
+		return err
 	}
+	b = b[:0]
 	if len(p.Changes) > 0 {
 		b = append(b, "\n  "...)
 	}
@@ -223,27 +224,26 @@ func appendChangeJSON(b []byte, ch *Change, saved bool) []byte {
 		b = append(b, `,"source":`...)
 		b = appendJSONString(b, ch.Source)
 	}
-	if fields := ch.FieldChanges(); len(fields) > 0 {
+	if ch.Fields == nil && ch.Action == ActionCreate && ch.Desired != nil {
+		// A create's fields are its desired ones (FieldChanges), written
+		// without building them.
+		if len(ch.Desired.Fields) > 0 {
+			b = append(b, `,"fields":[`...)
+			for i, f := range ch.Desired.Fields {
+				if i > 0 {
+					b = append(b, ',')
+				}
+				b = appendFieldChangeJSON(b, FieldChange{Name: f.Name, After: f.Value})
+			}
+			b = append(b, ']')
+		}
+	} else if len(ch.Fields) > 0 {
 		b = append(b, `,"fields":[`...)
-		for i, f := range fields {
+		for i, f := range ch.Fields {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = append(b, `{"name":`...)
-			b = appendJSONString(b, f.Name)
-			if f.Before != nil {
-				b = append(b, `,"before":`...)
-				b = f.Before.AppendJSON(b)
-			}
-			b = append(b, `,"after":`...)
-			b = f.After.AppendJSON(b)
-			if f.Drift {
-				b = append(b, `,"drift":true`...)
-			}
-			if f.Unreadable {
-				b = append(b, `,"unreadable":true`...)
-			}
-			b = append(b, '}')
+			b = appendFieldChangeJSON(b, f)
 		}
 		b = append(b, ']')
 	}
@@ -436,4 +436,23 @@ func parseFileLine(s string) Pos {
 		return Pos{File: s}
 	}
 	return Pos{File: s[:i], Line: int32(n)}
+}
+
+// appendFieldChangeJSON appends one field of a change as a JSON object.
+func appendFieldChangeJSON(b []byte, f FieldChange) []byte {
+	b = append(b, `{"name":`...)
+	b = appendJSONString(b, f.Name)
+	if f.Before != nil {
+		b = append(b, `,"before":`...)
+		b = f.Before.AppendJSON(b)
+	}
+	b = append(b, `,"after":`...)
+	b = f.After.AppendJSON(b)
+	if f.Drift {
+		b = append(b, `,"drift":true`...)
+	}
+	if f.Unreadable {
+		b = append(b, `,"unreadable":true`...)
+	}
+	return append(b, '}')
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -35,10 +36,9 @@ func actionColor(a engine.Action) string {
 // for the commands the notes suggest (target.flags).
 func renderPlan(w io.Writer, p *engine.Plan, color bool, stateAddresses int, flags string) error {
 	bw := bufio.NewWriterSize(w, 1<<16)
-	buf := make([]byte, 0, 256)
-	for _, ch := range p.Changes {
-		buf = appendChange(buf[:0], ch, color)
-		bw.Write(buf)
+	err := engine.WriteParallel(bw, len(p.Changes), func(b []byte, i int) []byte { return appendChange(b, p.Changes[i], color) })
+	if err != nil {
+		return err
 	}
 	if len(p.Changes) > 0 {
 		bw.WriteString("\n")
@@ -407,37 +407,45 @@ func renderMarkdown(w io.Writer, p *engine.Plan, flags string) error {
 		}
 	}
 
-	// Render each change as a table row, then keep as many as fit,
-	// spreading the budget over the actions in turn.
-	rows := make([]string, len(p.Changes))
-	for i, ch := range p.Changes {
-		rows[i] = markdownRow(ch)
-	}
+	// Keep as many changes as fit, spreading the budget over the actions in
+	// turn; only the rows considered are rendered.
 	const tableHead = "| | address | fields | source |\n|---|---|---|---|\n"
 	const foot = "\n</details>\n"
 	detailsHead := fmt.Sprintf("\n<details><summary>%s</summary>\n\n", plural(len(p.Changes), "change", "changes"))
 	budget := markdownLimit - head.Len() - len(tableHead) - len(foot) - len(detailsHead) - 2000 // room for "more" lines
-	keep := make([]bool, len(rows))
-	byAction := map[engine.Action][]int{}
 	order := []engine.Action{engine.ActionCreate, engine.ActionUpdate, engine.ActionDisable, engine.ActionForget}
-	for i, ch := range p.Changes {
-		byAction[ch.Action] = append(byAction[ch.Action], i)
+	counts := map[engine.Action]int{}
+	for _, ch := range p.Changes {
+		counts[ch.Action]++
 	}
-	next := map[engine.Action]int{}
+	// scan[a] is where the search for a's next change resumes; row[a] is
+	// that change's row, once rendered.
+	scan, kept, row := map[engine.Action]int{}, map[engine.Action]int{}, map[engine.Action]string{}
+	keep := map[int]string{}
 	for progress := true; progress; {
 		progress = false
 		for _, a := range order {
-			idx := byAction[a]
-			if next[a] >= len(idx) {
+			i := scan[a]
+			for i < len(p.Changes) && p.Changes[i].Action != a {
+				i++
+			}
+			scan[a] = i
+			if i == len(p.Changes) {
 				continue
 			}
-			i := idx[next[a]]
-			if len(rows[i]) > budget {
+			r, ok := row[a]
+			if !ok {
+				r = markdownRow(p.Changes[i])
+				row[a] = r
+			}
+			if len(r) > budget {
 				continue
 			}
-			budget -= len(rows[i])
-			keep[i] = true
-			next[a]++
+			budget -= len(r)
+			keep[i] = r
+			kept[a]++
+			scan[a] = i + 1
+			delete(row, a)
 			progress = true
 		}
 	}
@@ -445,14 +453,17 @@ func renderMarkdown(w io.Writer, p *engine.Plan, flags string) error {
 	b.WriteString(head.String())
 	b.WriteString(detailsHead)
 	b.WriteString(tableHead)
-	for i, r := range rows {
-		if keep[i] {
-			b.WriteString(r)
-		}
+	idx := make([]int, 0, len(keep))
+	for i := range keep {
+		idx = append(idx, i)
+	}
+	slices.Sort(idx)
+	for _, i := range idx {
+		b.WriteString(keep[i])
 	}
 	var more []string
 	for _, a := range order {
-		if n := len(byAction[a]) - next[a]; n > 0 {
+		if n := counts[a] - kept[a]; n > 0 {
 			more = append(more, fmt.Sprintf("%d more to %s", n, a))
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -134,6 +135,15 @@ func TestPlanScanIsMakePlan(t *testing.T) {
 					Fields: engine.Fields{{Name: "name", Value: engine.String("Gone")}}}
 				s.Resources[e.Address()] = e
 			}
+			dd := *d
+			// Some customers without a name: their creates are errors.
+			dd.Customers = slices.Clone(d.Customers)
+			for i := 5; i < len(dd.Customers); i += 997 {
+				c := *dd.Customers[i]
+				c.Fields = c.Fields.Clone().Delete("name")
+				dd.Customers[i] = &c
+				delete(s.Resources, "bonifiq/"+c.ID) // a create, not an update
+			}
 			var buf bytes.Buffer
 			if err := Write(&buf, s, reg.Names()...); err != nil {
 				t.Fatal(err)
@@ -145,7 +155,6 @@ func TestPlanScanIsMakePlan(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			dd := *d
 			dd.Providers = map[string]engine.ProviderConfig{}
 			for k, v := range d.Providers {
 				dd.Providers[k] = v
@@ -176,6 +185,9 @@ func TestPlanScanIsMakePlan(t *testing.T) {
 			}
 			if diff := cmp.Diff(want.Changes, got.Changes, cmpopts.EquateEmpty()); diff != "" {
 				t.Errorf("changes (-load +scan):\n%s", diff)
+			}
+			if targets == nil && wantDiags.Errors() == 0 {
+				t.Fatal("the case has no diagnostics to compare")
 			}
 			if diff := cmp.Diff(wantDiags, gotDiags, cmpopts.EquateEmpty()); diff != "" {
 				t.Errorf("diagnostics (-load +scan):\n%s", diff)

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"cmp"
+	"io"
 	"runtime"
 	"slices"
 	"sync"
@@ -80,4 +81,85 @@ func mergeRuns[T any](out, a, b []T, cmp func(a, b T) int) {
 	}
 	k += copy(out[k:], a[i:])
 	copy(out[k:], b[j:])
+}
+
+// renderBlock is how many items a worker of WriteParallel renders at a
+// time: enough to amortise the hand-off, few enough to bound memory.
+const renderBlock = 2048
+
+// WriteParallel writes render(i) for every i in [0, n) to w, in order,
+// rendering blocks of items on every core while the blocks before them are
+// written. render appends item i to dst and returns it; it must be safe to
+// call from several goroutines at once. Memory is bounded by a few blocks
+// per core, whatever n is.
+func WriteParallel(w io.Writer, n int, render func(dst []byte, i int) []byte) error {
+	workers := runtime.GOMAXPROCS(0)
+	if workers < 2 || n <= renderBlock {
+		var b []byte
+		for i := range n {
+			b = render(b, i)
+			if len(b) >= 1<<16 {
+				if _, err := w.Write(b); err != nil {
+					return err
+				}
+				b = b[:0]
+			}
+		}
+		_, err := w.Write(b)
+		return err
+	}
+	type block struct {
+		lo, hi int
+		out    chan []byte
+	}
+	blocks := make(chan *block, 2*workers)
+	order := make(chan *block, 2*workers)
+	done := make(chan struct{})
+	free := make(chan []byte, 4*workers)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer close(blocks)
+		defer close(order)
+		for lo := 0; lo < n; lo += renderBlock {
+			bl := &block{lo: lo, hi: min(lo+renderBlock, n), out: make(chan []byte, 1)}
+			select {
+			case order <- bl:
+			case <-done:
+				return
+			}
+			select {
+			case blocks <- bl:
+			case <-done:
+				return
+			}
+		}
+	})
+	for range workers {
+		wg.Go(func() {
+			for bl := range blocks {
+				var b []byte
+				select {
+				case b = <-free:
+				default:
+				}
+				for i := bl.lo; i < bl.hi; i++ {
+					b = render(b, i)
+				}
+				bl.out <- b
+			}
+		})
+	}
+	defer wg.Wait()
+	defer close(done)
+	for bl := range order {
+		b := <-bl.out
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+		select {
+		case free <- b[:0]:
+		default:
+		}
+	}
+	return nil
 }
