@@ -72,16 +72,6 @@ func (osFS) Flock(f file, how int) error {
 	}
 }
 
-// readFile reads the whole file at name.
-func readFile(name string) ([]byte, error) {
-	fh, err := fsys.OpenFile(name, os.O_RDONLY, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer fh.Close()
-	return io.ReadAll(fh)
-}
-
 // tempMarker is in the name of every temporary file a save writes beside
 // the state: .FILE.tmp-<16 hex digits> for the new state, and
 // .FILE.backup.tmp-<16 hex digits> for the new backup. A save cut short by

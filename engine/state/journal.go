@@ -138,19 +138,29 @@ func (j *journal) Close() error {
 // error; a torn last line (a write cut by a power failure) is ignored: its
 // call is sent again.
 func (f *File) replayJournal(s *engine.State) error {
-	data, err := readFile(f.journalPath())
+	fh, err := fsys.OpenFile(f.journalPath(), os.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("reading the state journal: %w", err)
 	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
+	defer fh.Close()
+	// Streamed, one record at a time: a journal of a million calls is not
+	// read into memory.
+	sc := bufio.NewScanner(bufio.NewReaderSize(fh, 1<<20))
 	sc.Buffer(make([]byte, 0, 64<<10), MaxLineBytes)
 	line := 0
+	torn := 0 // the line of an unreadable record, if only blank lines follow it
 	for sc.Scan() {
 		line++
 		b := sc.Bytes()
+		if torn > 0 {
+			if len(bytes.TrimSpace(b)) == 0 {
+				continue
+			}
+			return &CorruptError{Path: f.journalPath(), Line: torn, Msg: "unreadable record"}
+		}
 		if line == 1 {
 			var h journalHeader
 			if err := json.Unmarshal(b, &h); err != nil || h.JournalVersion != journalVersion {
@@ -163,10 +173,10 @@ func (f *File) replayJournal(s *engine.State) error {
 		}
 		var rec engine.Record
 		if err := json.Unmarshal(b, &rec); err != nil || rec.Address == "" {
-			if isLastLine(data, b) {
-				break // torn by a crash mid-write: that call is sent again
-			}
-			return &CorruptError{Path: f.journalPath(), Line: line, Msg: "unreadable record"}
+			// Torn by a crash mid-write, if it is the last line: that call
+			// is sent again.
+			torn = line
+			continue
 		}
 		// A record the state could not hold would be folded in, then make
 		// every Save fail: refuse it here, naming the line.
@@ -179,11 +189,6 @@ func (f *File) replayJournal(s *engine.State) error {
 		return &CorruptError{Path: f.journalPath(), Line: line + 1, Msg: "unreadable record: " + err.Error()}
 	}
 	return nil
-}
-
-func isLastLine(data, line []byte) bool {
-	rest := bytes.TrimRight(data, "\n")
-	return bytes.HasSuffix(rest, bytes.TrimRight(line, "\n"))
 }
 
 // discardJournal removes the journal once a saved state includes it.
