@@ -93,8 +93,25 @@ const renderBlock = 2048
 // call from several goroutines at once. Memory is bounded by a few blocks
 // per core, whatever n is.
 func WriteParallel(w io.Writer, n int, render func(dst []byte, i int) []byte) error {
+	return writeOrdered(w, n, renderBlock, render)
+}
+
+// WriteChanges writes render(ch) for every change of p to w, in address
+// order, segment by segment on every core (a lazy plan builds each
+// segment's creates there, and drops them once written).
+func (p *Plan) WriteChanges(w io.Writer, render func(dst []byte, ch *Change) []byte) error {
+	return writeOrdered(w, p.Segments(), 1, func(b []byte, i int) []byte {
+		for _, ch := range p.Segment(i) {
+			b = render(b, ch)
+		}
+		return b
+	})
+}
+
+// writeOrdered is WriteParallel with blocks of per items.
+func writeOrdered(w io.Writer, n, per int, render func(dst []byte, i int) []byte) error {
 	workers := runtime.GOMAXPROCS(0)
-	if workers < 2 || n <= renderBlock {
+	if workers < 2 || n <= per {
 		var b []byte
 		for i := range n {
 			b = render(b, i)
@@ -120,8 +137,8 @@ func WriteParallel(w io.Writer, n int, render func(dst []byte, i int) []byte) er
 	wg.Go(func() {
 		defer close(blocks)
 		defer close(order)
-		for lo := 0; lo < n; lo += renderBlock {
-			bl := &block{lo: lo, hi: min(lo+renderBlock, n), out: make(chan []byte, 1)}
+		for lo := 0; lo < n; lo += per {
+			bl := &block{lo: lo, hi: min(lo+per, n), out: make(chan []byte, 1)}
 			select {
 			case order <- bl:
 			case <-done:

@@ -21,6 +21,10 @@ type PlanOptions struct {
 	// The plan diffs the manifests against it for the fields the service
 	// reads back, and against the state for the rest.
 	Refresh map[string]ReadResult
+	// Lazy lets MakePlanScan leave the creates of customers the state does
+	// not hold to be built on demand (Plan.Segment): for plans that are
+	// shown, not applied.
+	Lazy bool
 
 	onMissing map[string]OnMissing
 }
@@ -128,11 +132,7 @@ func (pt *planPart) add(reg *Registry, c *Customer, ch *Change, opts *PlanOption
 			pt.sum.Skip++
 		}
 		if missing := missingForCreate(reg.Service(ch.Provider), ch.Desired); len(missing) > 0 {
-			pt.diags = append(pt.diags, Diagnostic{
-				Severity: Error, Pos: c.Pos,
-				Summary: fmt.Sprintf("%s: creating this customer needs %s", ch.Address, strings.Join(missing, ", ")),
-				Detail:  "the service requires them to create a customer; add them to the manifest",
-			})
+			pt.diags = append(pt.diags, createDiag(c, ch.Address, missing))
 		}
 	} else {
 		pt.sum.Update++
@@ -257,6 +257,16 @@ func differs(reg *Registry, c *Customer, prov string, entry *Entry) bool {
 		}
 	}
 	return false
+}
+
+// createDiag is the error of a create of c, at addr, that lacks what the
+// service needs.
+func createDiag(c *Customer, addr string, missing []string) Diagnostic {
+	return Diagnostic{
+		Severity: Error, Pos: c.Pos,
+		Summary: fmt.Sprintf("%s: creating this customer needs %s", addr, strings.Join(missing, ", ")),
+		Detail:  "the service requires them to create a customer; add them to the manifest",
+	}
 }
 
 // missingForCreate lists what the service needs to create a customer
@@ -403,36 +413,25 @@ type ProviderCalls struct {
 
 // CallStats counts the planned calls per provider, in provider order.
 func (p *Plan) CallStats() []ProviderCalls {
-	counts, seconds, writes := map[string]int{}, map[string]int{}, map[string]int{}
-	for _, ch := range p.Changes {
-		counts[ch.Provider] += len(ch.Calls)
-		if len(ch.Calls) > 0 && ch.Desired != nil {
-			writes[ch.Provider]++
-		}
-		for _, c := range ch.Calls {
-			if c.MayTakeTwo {
-				seconds[ch.Provider]++
-			}
-		}
-	}
+	tallies := p.tallies()
 	v := Verification{Canary: DefaultCanary}
 	if p.Verify != nil {
 		v = *p.Verify
 	}
 	var out []ProviderCalls
-	for _, name := range p.Registry.Names() {
-		n := counts[name]
+	for i, name := range p.Registry.Names() {
+		n := tallies[i].calls
 		if n == 0 {
 			continue
 		}
 		cfg := p.Registry.Config(p.Providers, name)
-		pc := ProviderCalls{Provider: name, Calls: n, MinRequests: n, MaxRequests: n + seconds[name], Rate: cfg.RateLimit}
+		pc := ProviderCalls{Provider: name, Calls: n, MinRequests: n, MaxRequests: n + tallies[i].twos, Rate: cfg.RateLimit}
 		if svc := p.Registry.Service(name); svc != nil && !svc.AnswersCarryRecord {
 			// Verifying a write costs a read where the answer does not
 			// show what the service holds.
-			reads := min(writes[name], v.Canary)
+			reads := min(tallies[i].writes, v.Canary)
 			if v.All {
-				reads = writes[name]
+				reads = tallies[i].writes
 			}
 			pc.VerifyReads = reads
 			pc.MinRequests += reads

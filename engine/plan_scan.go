@@ -36,16 +36,15 @@ func MakePlanScan(ctx context.Context, d *Desired, scan StateScanner, opts PlanO
 		return nil, nil, info, err
 	}
 	// The customers no state entry matched are creates, found in address
-	// order: service by service, in id order, in chunks on every core.
-	type job struct{ pi, lo, hi int }
-	var jobs []job
-	chunk := max(1<<14, len(d.Customers)/(4*runtime.GOMAXPROCS(0)))
+	// order: service by service, in id order, in segments on every core.
+	var jobs []createJob
 	for pi, order := range m.sorted {
-		for lo := 0; lo < len(order); lo += chunk {
-			jobs = append(jobs, job{pi, lo, min(lo+chunk, len(order))})
+		for lo := 0; lo < len(order); lo += segmentSize {
+			jobs = append(jobs, createJob{pi, lo, min(lo+segmentSize, len(order))})
 		}
 	}
 	creates := make([]planPart, len(jobs))
+	count := make([]int, len(jobs))
 	next := make(chan int, len(jobs))
 	for i := range jobs {
 		next <- i
@@ -55,7 +54,12 @@ func MakePlanScan(ctx context.Context, d *Desired, scan StateScanner, opts PlanO
 	for range min(len(jobs), runtime.GOMAXPROCS(0)) {
 		wg.Go(func() {
 			for i := range next {
-				m.creates(&creates[i], jobs[i].pi, jobs[i].lo, jobs[i].hi)
+				j := jobs[i]
+				if opts.Lazy {
+					count[i] = m.countCreates(&creates[i], j.pi, j.lo, j.hi)
+				} else {
+					m.creates(&creates[i], j.pi, j.lo, j.hi)
+				}
 			}
 		})
 	}
@@ -79,6 +83,10 @@ func MakePlanScan(ctx context.Context, d *Desired, scan StateScanner, opts PlanO
 		created[i] = &creates[i]
 	}
 	diags := p.gather(scanned, created)
+	if opts.Lazy {
+		p.lazy = newLazy(m, jobs, count, p.Changes)
+		p.Changes = nil
+	}
 	// In the order of the manifests, as MakePlan gives them: by position,
 	// and a customer's in address order (each begins with the address).
 	slices.SortFunc(diags, func(a, b Diagnostic) int { return strings.Compare(a.Summary, b.Summary) })
@@ -289,6 +297,45 @@ func (m *merge) creates(pt *planPart, pi, lo, hi int) {
 		source := ""
 		pt.add(reg, c, diffCustomer(&pt.proj, c, prov, nil), &m.opts, &source)
 	}
+}
+
+// countCreates counts, without building them, the creates creates would
+// plan, and makes their diagnostics.
+func (m *merge) countCreates(pt *planPart, pi, lo, hi int) int {
+	reg := m.d.Registry
+	prov := reg.Names()[pi]
+	svc := reg.Service(prov)
+	pt.targets = newMatcher(m.opts.Targets)
+	pt.proj.reg = reg
+	buf := make([]byte, 0, 64)
+	n := 0
+	for _, ci := range m.sorted[pi][lo:hi] {
+		if m.matched[ci].Load()&(1<<pi) != 0 {
+			continue
+		}
+		c := m.d.Customers[ci]
+		buf = append(append(append(buf[:0], prov...), '/'), c.ID...)
+		if !pt.targets.match(buf) {
+			continue
+		}
+		n++
+		pt.sum.Create++
+		if svc == nil {
+			continue
+		}
+		l := pt.proj.layout(c, pi, prov)
+		var missing []string
+		for _, name := range svc.CreateNeeds {
+			k := slices.IndexFunc(l.fields, func(st projStep) bool { return st.name == name })
+			if k < 0 || c.Fields[l.fields[k].src].Value.IsNull() {
+				missing = append(missing, name)
+			}
+		}
+		if len(missing) > 0 {
+			pt.diags = append(pt.diags, createDiag(c, string(buf), missing))
+		}
+	}
+	return n
 }
 
 // seek returns the first position at or after from in order (indexes of

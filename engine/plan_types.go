@@ -137,6 +137,10 @@ type Plan struct {
 	// Verify is how apply will verify writes, for the estimate (nil: the
 	// default canary).
 	Verify *Verification
+
+	// lazy holds the creates a plan made with PlanOptions.Lazy builds on
+	// demand; Changes is then nil (see Segment, Materialize).
+	lazy *lazyCreates
 }
 
 // Verification is how apply verifies its writes (ApplyOptions.Canary,

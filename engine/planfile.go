@@ -133,12 +133,13 @@ func WritePlanJSON(w io.Writer, p *Plan, saved bool) error {
 }
 
 // WriteSavedPlan writes p as a saved plan (WritePlanJSON with saved set)
-// that records its target, for ReadSavedPlan.
-func WriteSavedPlan(w io.Writer, p *Plan, target PlanTarget) error {
-	return writePlanJSON(w, p, true, &target)
+// that records its target, asked once the changes are written, for
+// ReadSavedPlan.
+func WriteSavedPlan(w io.Writer, p *Plan, target func() PlanTarget) error {
+	return writePlanJSON(w, p, true, target)
 }
 
-func writePlanJSON(w io.Writer, p *Plan, saved bool, target *PlanTarget) error {
+func writePlanJSON(w io.Writer, p *Plan, saved bool, target func() PlanTarget) error {
 	bw := bufio.NewWriterSize(w, 1<<16)
 	b := make([]byte, 0, 1024)
 	b = append(b, "{\n  \"format_version\": "...)
@@ -161,18 +162,19 @@ func writePlanJSON(w io.Writer, p *Plan, saved bool, target *PlanTarget) error {
 	if _, err := bw.Write(b); err != nil {
 		return err
 	}
-	err := WriteParallel(bw, len(p.Changes), func(b []byte, i int) []byte {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, "\n    "...)
-		return appendChangeJSON(b, p.Changes[i], saved)
+	// Every change is written after a comma, but the first one: the
+	// segments are rendered apart, none knowing whether one before it had a
+	// change.
+	first := &dropFirst{w: bw, b: ','}
+	err := p.WriteChanges(first, func(b []byte, ch *Change) []byte {
+		b = append(b, ",\n    "...)
+		return appendChangeJSON(b, ch, saved)
 	})
 	if err != nil {
 		return err
 	}
 	b = b[:0]
-	if len(p.Changes) > 0 {
+	if first.dropped {
 		b = append(b, "\n  "...)
 	}
 	b = append(b, "],\n  \"summary\": "...)
@@ -183,7 +185,11 @@ func writePlanJSON(w io.Writer, p *Plan, saved bool, target *PlanTarget) error {
 			Targets   []string       `json:"targets,omitempty"`
 			Providers map[string]cfg `json:"providers"`
 			Target    *PlanTarget    `json:"target,omitempty"`
-		}{Targets: p.Targets, Providers: map[string]cfg{}, Target: target}
+		}{Targets: p.Targets, Providers: map[string]cfg{}}
+		if target != nil {
+			t := target()
+			doc.Target = &t
+		}
 		for name, c := range p.Providers {
 			budget := ""
 			if c.CallBudget > 0 {
@@ -455,4 +461,25 @@ func appendFieldChangeJSON(b []byte, f FieldChange) []byte {
 		b = append(b, `,"unreadable":true`...)
 	}
 	return append(b, '}')
+}
+
+// dropFirst writes to w what it is given, less the first byte if it is b.
+type dropFirst struct {
+	w       io.Writer
+	b       byte
+	seen    bool
+	dropped bool
+}
+
+func (d *dropFirst) Write(p []byte) (int, error) {
+	if d.seen || len(p) == 0 {
+		return d.w.Write(p)
+	}
+	d.seen = true
+	if p[0] != d.b {
+		return d.w.Write(p)
+	}
+	d.dropped = true
+	n, err := d.w.Write(p[1:])
+	return n + 1, err
 }

@@ -73,6 +73,7 @@ func (c *cli) planRun(ctx context.Context, o *planOptions) error {
 		Targets: o.targets,
 		Refresh: o.refresh,
 		Out:     o.out,
+		Lazy:    true, // shown and saved, not applied
 		Hooks:   c.hooks(),
 	})
 	if err != nil {

@@ -36,11 +36,11 @@ func actionColor(a engine.Action) string {
 // for the commands the notes suggest (target.flags).
 func renderPlan(w io.Writer, p *engine.Plan, color bool, stateAddresses int, flags string) error {
 	bw := bufio.NewWriterSize(w, 1<<16)
-	err := engine.WriteParallel(bw, len(p.Changes), func(b []byte, i int) []byte { return appendChange(b, p.Changes[i], color) })
+	err := p.WriteChanges(bw, func(b []byte, ch *engine.Change) []byte { return appendChange(b, ch, color) })
 	if err != nil {
 		return err
 	}
-	if len(p.Changes) > 0 {
+	if p.Len() > 0 {
 		bw.WriteString("\n")
 	}
 	bw.WriteString(summaryLine(p))
@@ -188,9 +188,12 @@ func writeNotes(w io.Writer, p *engine.Plan, stateAddresses int, flags string) {
 			continue
 		}
 		n := 0
-		for _, ch := range p.Changes {
-			if ch.Provider == name && ch.Action == engine.ActionCreate && !ch.Skip {
-				n++
+		if ps := p.PerProvider()[name]; ps != nil {
+			n = ps.Create
+		}
+		for _, ch := range p.Built() { // the creates not built skip nothing
+			if ch.Provider == name && ch.Action == engine.ActionCreate && ch.Skip {
+				n--
 			}
 		}
 		if n > 0 {
@@ -224,7 +227,7 @@ func resent(p *engine.Plan) []resend {
 				continue
 			}
 			r := resend{svc: svc, key: k}
-			for _, ch := range p.Changes {
+			for _, ch := range p.Built() { // every update
 				if ch.Provider != svc.Name || ch.Action != engine.ActionUpdate {
 					continue
 				}
@@ -346,30 +349,13 @@ func renderMarkdown(w io.Writer, p *engine.Plan, flags string) error {
 	if s.NoOp > 0 {
 		fmt.Fprintf(&head, "\n%s unchanged.\n", plural(s.NoOp, "address", "addresses"))
 	}
-	if len(p.Changes) == 0 {
+	if p.Len() == 0 {
 		_, err := io.WriteString(w, head.String())
 		return err
 	}
 	head.WriteString("\n| provider | create | update | disable | forget | calls | time at rate limit |\n")
 	head.WriteString("|---|---:|---:|---:|---:|---:|---|\n")
-	per := map[string]*engine.Summary{}
-	for _, ch := range p.Changes {
-		ps := per[ch.Provider]
-		if ps == nil {
-			ps = &engine.Summary{}
-			per[ch.Provider] = ps
-		}
-		switch ch.Action {
-		case engine.ActionCreate:
-			ps.Create++
-		case engine.ActionUpdate:
-			ps.Update++
-		case engine.ActionDisable:
-			ps.Disable++
-		case engine.ActionForget:
-			ps.Forget++
-		}
-	}
+	per := p.PerProvider()
 	stats := map[string]engine.ProviderCalls{}
 	for _, st := range p.CallStats() {
 		stats[st.Provider] = st
@@ -408,43 +394,59 @@ func renderMarkdown(w io.Writer, p *engine.Plan, flags string) error {
 	}
 
 	// Keep as many changes as fit, spreading the budget over the actions in
-	// turn; only the rows considered are rendered.
+	// turn. No more rows of an action can fit than the budget holds of the
+	// shortest row: only those first ones are candidates, and a lazy plan
+	// is built only as far as it takes to find them.
 	const tableHead = "| | address | fields | source |\n|---|---|---|---|\n"
 	const foot = "\n</details>\n"
-	detailsHead := fmt.Sprintf("\n<details><summary>%s</summary>\n\n", plural(len(p.Changes), "change", "changes"))
+	detailsHead := fmt.Sprintf("\n<details><summary>%s</summary>\n\n", plural(p.Len(), "change", "changes"))
 	budget := markdownLimit - head.Len() - len(tableHead) - len(foot) - len(detailsHead) - 2000 // room for "more" lines
 	order := []engine.Action{engine.ActionCreate, engine.ActionUpdate, engine.ActionDisable, engine.ActionForget}
-	counts := map[engine.Action]int{}
-	for _, ch := range p.Changes {
-		counts[ch.Action]++
+	counts := map[engine.Action]int{engine.ActionCreate: s.Create, engine.ActionUpdate: s.Update, engine.ActionDisable: s.Disable, engine.ActionForget: s.Forget}
+	maxRows := max(0, budget/len("| + | `` |  |  |\n")) // shorter than any row
+	type candidate struct {
+		seq int // place in the plan
+		ch  *engine.Change
 	}
-	// scan[a] is where the search for a's next change resumes; row[a] is
-	// that change's row, once rendered.
-	scan, kept, row := map[engine.Action]int{}, map[engine.Action]int{}, map[engine.Action]string{}
+	cands := map[engine.Action][]candidate{}
+	enough := func() bool {
+		for _, a := range order {
+			if len(cands[a]) < min(maxRows, counts[a]) {
+				return false
+			}
+		}
+		return true
+	}
+	seq := 0
+	for i := 0; i < p.Segments() && !enough(); i++ {
+		for _, ch := range p.Segment(i) {
+			if len(cands[ch.Action]) < maxRows {
+				cands[ch.Action] = append(cands[ch.Action], candidate{seq, ch})
+			}
+			seq++
+		}
+	}
+	// next[a] is a's next candidate; row[a] its row, once rendered.
+	next, row := map[engine.Action]int{}, map[engine.Action]string{}
 	keep := map[int]string{}
 	for progress := true; progress; {
 		progress = false
 		for _, a := range order {
-			i := scan[a]
-			for i < len(p.Changes) && p.Changes[i].Action != a {
-				i++
-			}
-			scan[a] = i
-			if i == len(p.Changes) {
+			if next[a] >= len(cands[a]) {
 				continue
 			}
+			c := cands[a][next[a]]
 			r, ok := row[a]
 			if !ok {
-				r = markdownRow(p.Changes[i])
+				r = markdownRow(c.ch)
 				row[a] = r
 			}
 			if len(r) > budget {
 				continue
 			}
 			budget -= len(r)
-			keep[i] = r
-			kept[a]++
-			scan[a] = i + 1
+			keep[c.seq] = r
+			next[a]++
 			delete(row, a)
 			progress = true
 		}
@@ -463,7 +465,7 @@ func renderMarkdown(w io.Writer, p *engine.Plan, flags string) error {
 	}
 	var more []string
 	for _, a := range order {
-		if n := counts[a] - kept[a]; n > 0 {
+		if n := counts[a] - next[a]; n > 0 {
 			more = append(more, fmt.Sprintf("%d more to %s", n, a))
 		}
 	}

@@ -1,7 +1,7 @@
 package operation
 
 import (
-	"bytes"
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -23,7 +23,11 @@ type PlanRequest struct {
 	Refresh bool
 	// Out, when set, is where the plan is saved for apply, calls included
 	// (mode 0600, replaced atomically).
-	Out   string
+	Out string
+	// Lazy asks for a plan whose creates of customers the state does not
+	// hold are built as the plan is shown (engine.PlanOptions.Lazy): for a
+	// plan that is shown or saved, not applied.
+	Lazy  bool
 	Hooks Hooks
 }
 
@@ -76,7 +80,7 @@ func (r *Runner) planScan(ctx context.Context, sc engine.StateScanner, req PlanR
 	if err != nil {
 		return nil, err
 	}
-	p, diags, info, err := engine.MakePlanScan(ctx, req.Desired, sc, engine.PlanOptions{Targets: req.Targets, Providers: provs})
+	p, diags, info, err := engine.MakePlanScan(ctx, req.Desired, sc, engine.PlanOptions{Targets: req.Targets, Providers: provs, Lazy: req.Lazy})
 	if err != nil {
 		return nil, err
 	}
@@ -102,17 +106,27 @@ func (r *Runner) save(p *engine.Plan, out string) error {
 	if err != nil {
 		return err
 	}
-	return SavePlan(out, p, r.target(p, provs))
+	return SavePlan(out, p, func() engine.PlanTarget { return r.target(p, provs) })
 }
 
-// SavePlan writes p to path as a saved plan for target, calls included,
-// atomically and with mode 0600: a plan holds customer data.
-func SavePlan(path string, p *engine.Plan, target engine.PlanTarget) error {
-	var buf bytes.Buffer
-	if err := engine.WriteSavedPlan(&buf, p, target); err != nil {
-		return err
+// SavePlan writes p to path as a saved plan for the target (asked once the
+// changes are written), calls included, streamed to a temporary file that
+// then replaces path atomically, with mode 0600: a plan holds customer
+// data.
+func SavePlan(path string, p *engine.Plan, target func() engine.PlanTarget) error {
+	f, err := renameio.NewPendingFile(path, renameio.WithPermissions(0o600), renameio.WithExistingPermissions())
+	if err != nil {
+		return fmt.Errorf("saving the plan: %w", err)
 	}
-	if err := renameio.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+	defer f.Cleanup()
+	bw := bufio.NewWriterSize(f, 1<<20)
+	if err := engine.WriteSavedPlan(bw, p, target); err != nil {
+		return fmt.Errorf("saving the plan: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("saving the plan: %w", err)
+	}
+	if err := f.CloseAtomicallyReplace(); err != nil {
 		return fmt.Errorf("saving the plan: %w", err)
 	}
 	return nil

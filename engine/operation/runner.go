@@ -289,18 +289,12 @@ func (r *Runner) target(p *engine.Plan, provs map[string]engine.Provider) engine
 		return engine.PlanTarget{Sandbox: true}
 	}
 	t := engine.PlanTarget{}
-	for _, ch := range p.Changes {
-		if len(ch.Calls) == 0 {
-			continue
-		}
-		if _, done := t.BaseURLs[ch.Provider]; done {
-			continue
-		}
-		if b, ok := provs[ch.Provider].(baseURLer); ok && b.BaseURL() != "" {
+	for _, st := range p.CallStats() { // the services p calls
+		if b, ok := provs[st.Provider].(baseURLer); ok && b.BaseURL() != "" {
 			if t.BaseURLs == nil {
 				t.BaseURLs = map[string]string{}
 			}
-			t.BaseURLs[ch.Provider] = b.BaseURL()
+			t.BaseURLs[st.Provider] = b.BaseURL()
 		}
 	}
 	return t

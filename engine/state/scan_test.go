@@ -168,7 +168,16 @@ func TestPlanScanIsMakePlan(t *testing.T) {
 			if seed == 3 {
 				targets = []string{"tomticket/1001*", "bonifiq/gone-*", "nothing/*"}
 			}
-			opts := engine.PlanOptions{Targets: targets}
+			// The services' clients, offline, so that changes carry calls.
+			provs := map[string]engine.Provider{}
+			for _, svc := range reg.Services() {
+				pr, err := svc.New(engine.ClientOptions{Config: dd.Providers[svc.Name], Getenv: func(string) string { return "" }})
+				if err != nil {
+					t.Fatal(err)
+				}
+				provs[svc.Name] = pr
+			}
+			opts := engine.PlanOptions{Targets: targets, Providers: provs}
 			want, wantDiags := engine.MakePlan(&dd, loaded, opts)
 			got, gotDiags, info, err := engine.MakePlanScan(t.Context(), &dd, bufScanner(buf.Bytes()), opts)
 			if err != nil {
@@ -191,6 +200,43 @@ func TestPlanScanIsMakePlan(t *testing.T) {
 			}
 			if diff := cmp.Diff(wantDiags, gotDiags, cmpopts.EquateEmpty()); diff != "" {
 				t.Errorf("diagnostics (-load +scan):\n%s", diff)
+			}
+
+			// Lazily: the same plan, its creates built segment by segment.
+			opts.Lazy = true
+			lazy, lazyDiags, _, err := engine.MakePlanScan(t.Context(), &dd, bufScanner(buf.Bytes()), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !lazy.Lazy() || lazy.Changes != nil || lazy.Len() != len(want.Changes) {
+				t.Fatalf("lazy plan: Lazy %v, %d changes built, Len %d; want lazy, none built, %d", lazy.Lazy(), len(lazy.Changes), lazy.Len(), len(want.Changes))
+			}
+			if diff := cmp.Diff(want.Summary, lazy.Summary); diff != "" {
+				t.Errorf("lazy summary (-load +lazy):\n%s", diff)
+			}
+			if diff := cmp.Diff(wantDiags, lazyDiags, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("lazy diagnostics (-load +lazy):\n%s", diff)
+			}
+			fresh, _, _, err := engine.MakePlanScan(t.Context(), &dd, bufScanner(buf.Bytes()), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want.CallStats(), fresh.CallStats()); diff != "" { // no segment built yet
+				t.Errorf("lazy call stats, before any segment (-load +lazy):\n%s", diff)
+			}
+			var segs []*engine.Change
+			for i := range lazy.Segments() {
+				segs = append(segs, lazy.Segment(i)...)
+			}
+			if diff := cmp.Diff(want.Changes, segs, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("lazy segments (-load +lazy):\n%s", diff)
+			}
+			if diff := cmp.Diff(want.CallStats(), lazy.CallStats()); diff != "" || len(want.CallStats()) == 0 {
+				t.Errorf("lazy call stats (-load +lazy):\n%s", diff)
+			}
+			lazy.Materialize()
+			if diff := cmp.Diff(want.Changes, lazy.Changes, cmpopts.EquateEmpty()); diff != "" || lazy.Lazy() {
+				t.Errorf("materialized (-load +lazy):\n%s", diff)
 			}
 		})
 	}
