@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 )
 
 // PlanOptions shapes a plan.
@@ -79,6 +81,71 @@ type planPart struct {
 	found   int // state entries matched by these customers
 	targets *matcher
 	proj    projector
+	slabs   slabs
+}
+
+// slabs hand out a create's change, desired resource, fields and source
+// from blocks: plans build millions of creates.
+type slabs struct {
+	creates []changeResource
+	fields  Fields
+	text    []byte
+}
+
+// changeResource is a change and its desired resource, allocated together.
+type changeResource struct {
+	ch Change
+	r  Resource
+}
+
+const slabCreates = 512
+
+func (sl *slabs) create() *changeResource {
+	if len(sl.creates) == 0 {
+		sl.creates = make([]changeResource, slabCreates)
+	}
+	cr := &sl.creates[0]
+	sl.creates = sl.creates[1:]
+	return cr
+}
+
+// fieldsOf returns room for n fields, its capacity clipped so that
+// appending reallocates rather than overwrite the next create's.
+func (sl *slabs) fieldsOf(n int) Fields {
+	if n > len(sl.fields) {
+		sl.fields = make(Fields, max(n, 8*slabCreates))
+	}
+	fs := sl.fields[:n:n]
+	sl.fields = sl.fields[n:]
+	return fs
+}
+
+// address returns PROVIDER/ID, its text kept in a block as fileLine's.
+func (sl *slabs) address(prov, id string) string {
+	need := len(prov) + 1 + len(id)
+	if cap(sl.text)-len(sl.text) < need {
+		sl.text = make([]byte, 0, max(need, 32<<10))
+	}
+	start := len(sl.text)
+	sl.text = append(append(append(sl.text, prov...), '/'), id...)
+	return unsafe.String(&sl.text[start], need)
+}
+
+// fileLine returns p.FileLine(), its text kept in a block that is only
+// ever appended to, so the string stays valid.
+func (sl *slabs) fileLine(p Pos) string {
+	if p.File == "" || p.Sheet != "" || p.Line == 0 {
+		return p.FileLine()
+	}
+	need := len(p.File) + 12
+	if cap(sl.text)-len(sl.text) < need {
+		sl.text = make([]byte, 0, max(need, 32<<10))
+	}
+	start := len(sl.text)
+	sl.text = append(sl.text, p.File...)
+	sl.text = append(sl.text, ':')
+	sl.text = strconv.AppendInt(sl.text, int64(p.Line), 10)
+	return unsafe.String(&sl.text[start], len(sl.text)-start)
 }
 
 func (pt *planPart) diff(reg *Registry, customers []*Customer, s *State, opts PlanOptions) {
@@ -104,12 +171,12 @@ func (pt *planPart) diff(reg *Registry, customers []*Customer, s *State, opts Pl
 			case entry.Absent():
 				// Import found the service without it: a create, tried as
 				// one first.
-				ch = diffCustomer(&pt.proj, c, prov, nil)
+				ch = diffCustomer(&pt.proj, &pt.slabs, c, prov, nil)
 				ch.Prior, ch.Missing = entry.Digest(), true
 			case ok && entry != nil:
 				ch = diffRefreshed(reg, c, prov, entry, obs)
 			default:
-				ch = diffCustomer(&pt.proj, c, prov, entry)
+				ch = diffCustomer(&pt.proj, &pt.slabs, c, prov, entry)
 			}
 			if ch == nil {
 				pt.sum.NoOp++
@@ -138,7 +205,7 @@ func (pt *planPart) add(reg *Registry, c *Customer, ch *Change, opts *PlanOption
 		pt.sum.Update++
 	}
 	if *source == "" {
-		*source = c.Pos.FileLine()
+		*source = pt.slabs.fileLine(c.Pos)
 	}
 	ch.Source = *source
 	ch.Calls = callsOf(opts.Providers, ch)
@@ -157,21 +224,29 @@ func callsOf(provs map[string]Provider, ch *Change) []Call {
 
 // diffCustomer compares c's fields in prov with the state entry, and returns
 // nil when nothing differs. It allocates nothing for an unchanged customer.
-func diffCustomer(pj *projector, c *Customer, prov string, entry *Entry) *Change {
+func diffCustomer(pj *projector, sl *slabs, c *Customer, prov string, entry *Entry) *Change {
 	if entry != nil && !differs(pj.reg, c, prov, entry) {
 		return nil
 	}
-	// The change and its desired resource in one allocation: plans hold
-	// hundreds of thousands of them.
-	both := &struct {
-		ch Change
-		r  Resource
-	}{}
+	// The change and its desired resource in one allocation, or from
+	// sl's blocks: plans hold hundreds of thousands of them.
+	var both *changeResource
+	if sl != nil {
+		both = sl.create()
+	} else {
+		both = &changeResource{}
+	}
 	r := &both.r
-	pj.project(c, prov, r)
+	pj.project(c, prov, r, sl)
 	ch := &both.ch
+	addr := ""
+	if sl != nil {
+		addr = sl.address(prov, c.ID)
+	} else {
+		addr = r.Address()
+	}
 	*ch = Change{
-		Address:  r.Address(),
+		Address:  addr,
 		Provider: prov,
 		ID:       c.ID,
 		Action:   ActionUpdate,
@@ -202,7 +277,7 @@ func diffCustomer(pj *projector, c *Customer, prov string, entry *Entry) *Change
 // customer the service no longer has is planned as a create.
 func diffRefreshed(reg *Registry, c *Customer, prov string, entry *Entry, obs ReadResult) *Change {
 	if obs.NotFound {
-		ch := diffCustomer(&projector{reg: reg}, c, prov, nil)
+		ch := diffCustomer(&projector{reg: reg}, nil, c, prov, nil)
 		ch.Prior = entry.Digest() // the staleness check compares with the state
 		ch.IDs = entry.IDs
 		ch.Missing = true

@@ -239,13 +239,13 @@ func (m *merge) visit(b *EntryBatch) error {
 		case b.absent(rec):
 			// Import found the service without it: a create, tried as one
 			// first.
-			ch = diffCustomer(&pt.proj, c, rec.Provider, nil)
+			ch = diffCustomer(&pt.proj, &pt.slabs, c, rec.Provider, nil)
 			ch.Prior, ch.Missing = b.Entry(rec).Digest(), true
 		case !m.differs(pt, c, pi, b, rec):
 			pt.sum.NoOp++
 			continue
 		default:
-			ch = diffCustomer(&pt.proj, c, rec.Provider, b.Entry(rec))
+			ch = diffCustomer(&pt.proj, &pt.slabs, c, rec.Provider, b.Entry(rec))
 		}
 		if ch == nil { // the fields the manifests leave out differ only
 			pt.sum.NoOp++
@@ -295,7 +295,7 @@ func (m *merge) creates(pt *planPart, pi, lo, hi int) {
 			continue
 		}
 		source := ""
-		pt.add(reg, c, diffCustomer(&pt.proj, c, prov, nil), &m.opts, &source)
+		pt.add(reg, c, diffCustomer(&pt.proj, &pt.slabs, c, prov, nil), &m.opts, &source)
 	}
 }
 

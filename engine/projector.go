@@ -26,8 +26,8 @@ type projStep struct {
 }
 
 // project fills r with c's projection onto provider p, as Customer.project
-// does.
-func (pj *projector) project(c *Customer, p string, r *Resource) {
+// does, its fields from sl when it is not nil.
+func (pj *projector) project(c *Customer, p string, r *Resource, sl *slabs) {
 	i := pj.reg.Index(p)
 	if i < 0 {
 		pj.reg.project(c, p, r)
@@ -35,7 +35,11 @@ func (pj *projector) project(c *Customer, p string, r *Resource) {
 	}
 	l := pj.layout(c, i, p)
 	*r = Resource{Provider: p, ID: c.ID, Source: c.Pos}
-	r.Fields = make(Fields, len(l.fields))
+	if sl != nil {
+		r.Fields = sl.fieldsOf(len(l.fields))
+	} else {
+		r.Fields = make(Fields, len(l.fields))
+	}
 	for k, st := range l.fields {
 		r.Fields[k] = Field{Name: st.name, Value: c.Fields[st.src].Value}
 	}
