@@ -127,9 +127,24 @@ func appendValue(b []byte, v engine.Value) []byte {
 	case engine.KindNull:
 		return append(b, "null"...)
 	case engine.KindString:
+		if plainASCII(v.S) {
+			// What AppendQuote makes of it, without its per-rune work.
+			return append(append(append(b, '"'), v.S...), '"')
+		}
 		return strconv.AppendQuote(b, v.S)
 	}
 	return append(b, v.S...)
+}
+
+// plainASCII reports whether strconv.Quote would quote s as it is: printable
+// ASCII with no quote or backslash.
+func plainASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' || c > '~' || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // summaryLine is the plan's last line; its counts are plain digits, for

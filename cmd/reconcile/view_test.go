@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -55,5 +56,17 @@ func TestMarkdownStaysUnderGitHubsLimit(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAppendValueQuotesAsGo: the plain-ASCII shortcut gives what
+// strconv.Quote gives, for every byte.
+func TestAppendValueQuotesAsGo(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		for _, s := range []string{string(rune(c)), "a" + string([]byte{byte(c)}) + "b", "Maria " + string(rune(c))} {
+			if got, want := string(appendValue(nil, engine.String(s))), strconv.Quote(s); got != want {
+				t.Errorf("appendValue(%q) = %s, want %s", s, got, want)
+			}
+		}
 	}
 }
