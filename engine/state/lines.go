@@ -42,7 +42,8 @@ var ErrLineTooLong = fmt.Errorf("line longer than %d MiB", MaxLineBytes>>20)
 // what Read's CorruptError says of it (its Msg), and is not kept. A line
 // that holds a line break is decoded as a file's reader would cut it: up to
 // the line break, and is refused either way (ErrLineBreak when that part
-// decodes).
+// decodes). A line longer than MaxLineBytes is refused (ErrLineTooLong),
+// as Read refuses it.
 func (d *LineDecoder) Decode(line []byte, n int) error {
 	p := d.p
 	if len(line) > MaxLineBytes {
