@@ -61,42 +61,53 @@ func BenchmarkJournalRecord(b *testing.B) {
 	}
 }
 
-var (
-	bigOnce sync.Once
-	bigWS   string
-	bigFile string
-	bigErr  error
-)
+// bigStored is one big state, stored once per run.
+type bigStored struct {
+	once     sync.Once
+	ws, file string
+	err      error
+}
 
-// bigState stores enginetest.State(500_000) (1,000,000 addresses) once per
-// run, in a workspace and in a state file.
-func bigState(b *testing.B, url string) (string, string) {
-	bigOnce.Do(func() {
-		bigWS = freshWorkspace(b)
-		s := enginetest.State(500_000, 0)
-		if bigErr = openTest(b, url, bigWS).Save(b.Context(), s); bigErr != nil {
+var bigStates sync.Map // customers -> *bigStored
+
+// bigState stores enginetest.State(customers) (2 addresses per customer)
+// once per run, in a workspace and in a state file.
+func bigState(b *testing.B, url string, customers int) (string, string) {
+	v, _ := bigStates.LoadOrStore(customers, &bigStored{})
+	big := v.(*bigStored)
+	big.once.Do(func() {
+		big.ws = freshWorkspace(b)
+		s := enginetest.State(customers, 0)
+		if big.err = openTest(b, url, big.ws).Save(b.Context(), s); big.err != nil {
 			return
 		}
 		s.Serial = 1
 		dir, _ := filepathTemp()
-		bigFile = filepath.Join(dir, "reconcile.state.json")
-		bigErr = state.NewFile(bigFile).Save(b.Context(), s)
+		big.file = filepath.Join(dir, "reconcile.state.json")
+		big.err = state.NewFile(big.file).Save(b.Context(), s)
 	})
-	if bigErr != nil {
-		b.Fatal(bigErr)
+	if big.err != nil {
+		b.Fatal(big.err)
 	}
-	return bigWS, bigFile
+	return big.ws, big.file
 }
 
 // BenchmarkLoad1M loads 1,000,000 addresses (500,000 customers in two
-// services), as plan does: from PostgreSQL and, to compare, from a file.
-func BenchmarkLoad1M(b *testing.B) {
+// services), as apply does (plan streams them instead: BenchmarkScan2M):
+// from PostgreSQL and, to compare, from a file.
+func BenchmarkLoad1M(b *testing.B) { benchLoad(b, 500_000) }
+
+// BenchmarkLoad2M loads 2,000,000 addresses (1,000,000 customers in two
+// services), as apply does.
+func BenchmarkLoad2M(b *testing.B) { benchLoad(b, 1_000_000) }
+
+func benchLoad(b *testing.B, customers int) {
 	url := testURL(b)
-	ws, file := bigState(b, url)
+	ws, file := bigState(b, url, customers)
 	b.Run("postgres", func(b *testing.B) {
 		for b.Loop() {
 			s, err := openTest(b, url, ws).Load(b.Context())
-			if err != nil || len(s.Resources) != 1_000_000 {
+			if err != nil || len(s.Resources) != 2*customers {
 				b.Fatal(err)
 			}
 		}
@@ -104,11 +115,38 @@ func BenchmarkLoad1M(b *testing.B) {
 	b.Run("file", func(b *testing.B) {
 		for b.Loop() {
 			s, err := state.NewFile(file).Load(b.Context())
-			if err != nil || len(s.Resources) != 1_000_000 {
+			if err != nil || len(s.Resources) != 2*customers {
 				b.Fatal(err)
 			}
 		}
 	})
+}
+
+// BenchmarkScan2M streams 2,000,000 addresses (1,000,000 customers in two
+// services) without holding them, as plan does: from PostgreSQL and, to
+// compare, from a file.
+func BenchmarkScan2M(b *testing.B) {
+	const customers = 1_000_000
+	url := testURL(b)
+	ws, file := bigState(b, url, customers)
+	for _, name := range []string{"postgres", "file"} {
+		b.Run(name, func(b *testing.B) {
+			var sc engine.StateScanner = openTest(b, url, ws)
+			if name == "file" {
+				sc = state.NewFile(file)
+			}
+			for b.Loop() {
+				var n atomic.Int64
+				info, err := sc.Scan(b.Context(), func(bt *engine.EntryBatch) error {
+					n.Add(int64(len(bt.Recs)))
+					return nil
+				})
+				if err != nil || info.Entries != 2*customers || n.Load() != 2*customers {
+					b.Fatal(err, info.Entries, n.Load())
+				}
+			}
+		})
+	}
 }
 
 // BenchmarkSave1MChanged1000 saves a 1,000,000-address state loaded from
@@ -117,7 +155,7 @@ func BenchmarkLoad1M(b *testing.B) {
 // in engine/state).
 func BenchmarkSave1MChanged1000(b *testing.B) {
 	url := testURL(b)
-	ws, file := bigState(b, url)
+	ws, file := bigState(b, url, 500_000)
 	for _, name := range []string{"postgres", "file"} {
 		b.Run(name, func(b *testing.B) {
 			var be engine.Backend = openTest(b, url, ws)

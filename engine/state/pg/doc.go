@@ -31,11 +31,19 @@
 // # Reading and writing
 //
 // Load reads a workspace in one repeatable-read snapshot, streaming the
-// rows through the file format's parallel decoder (state.Read), which
-// checks them as it checks a file: a row that does not decode, or of an
-// unknown provider, is a *CorruptError naming its address, and is never
+// rows in address order and decoding them in parallel, each as the line of
+// the file format it stands for, with that format's decoder
+// (state.LineDecoder), which checks it as it checks a line of a file: a row
+// that does not decode, or of an unknown provider, is a *CorruptError
+// naming its address (the first such row in address order), and is never
 // overwritten (Save refuses a state it could not read: its lineage
 // differs). Journal rows are folded in. Load takes no lock.
+//
+// Scan (engine.StateScanner, which plan uses) reads the same snapshot in
+// the same way, but hands the rows to the plan in batches decoded in place,
+// without building the state, so a plan of a million customers holds the
+// changes it finds rather than two million entries. A workspace with
+// journal rows to fold is left to Load (engine.ErrScanUnavailable).
 //
 // Save writes, in one transaction, only the rows whose digest differs from
 // what was loaded (or last saved), deletes the removed ones and the

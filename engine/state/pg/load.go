@@ -1,7 +1,6 @@
 package pg
 
 import (
-	"bufio"
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -9,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"runtime"
 	"strconv"
 	"sync"
@@ -39,9 +37,11 @@ func (d digest) String() string { return hex.EncodeToString(d[:]) }
 // is an empty state with a fresh lineage and serial 0; nothing is created
 // but the schema.
 //
-// Rows are streamed from the server into the file format's parallel
-// decoder, which checks them as it checks a state file; a row that does not
-// decode gives a *CorruptError naming its address. Journal rows (calls
+// Rows are streamed from the server in address order and decoded in
+// parallel, each as the state file's line it stands for, with the file
+// format's decoder (state.LineDecoder), which checks it as it checks a line
+// of a file; the first row in address order that does not decode gives a
+// *CorruptError naming its address. Journal rows (calls
 // recorded by an apply that did not save) are folded into the state
 // returned, in the order they were recorded.
 func (b *Backend) Load(ctx context.Context) (*engine.State, error) {
@@ -50,9 +50,9 @@ func (b *Backend) Load(ctx context.Context) (*engine.State, error) {
 		return nil, err
 	}
 	defer conn.Close(context.Background())
-	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	tx, err := b.beginRead(ctx, conn)
 	if err != nil {
-		return nil, b.dbError("reading the state", err)
+		return nil, err
 	}
 	defer tx.Rollback(context.Background())
 
@@ -61,7 +61,10 @@ func (b *Backend) Load(ctx context.Context) (*engine.State, error) {
 		serial  int64
 	)
 	err = tx.QueryRow(ctx, `SELECT lineage, serial FROM reconcile_workspaces WHERE name = $1`, b.workspace).Scan(&lineage, &serial)
-	var s *engine.State
+	var (
+		s       *engine.State
+		digests = map[string]digest{}
+	)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		s = engine.NewState()
@@ -80,11 +83,10 @@ func (b *Backend) Load(ctx context.Context) (*engine.State, error) {
 		if serial < 0 {
 			return nil, &CorruptError{State: b.name, Msg: fmt.Sprintf("serial %d is negative", serial)}
 		}
-		if s, err = b.readRows(ctx, tx, lineage, serial); err != nil {
+		if s, digests, err = b.readRows(ctx, tx, lineage, serial); err != nil {
 			return nil, err
 		}
 	}
-	digests, _ := digestAll(s, false)
 	seq, err := b.foldJournal(ctx, tx, s)
 	if err != nil {
 		return nil, err
@@ -98,87 +100,76 @@ func (b *Backend) Load(ctx context.Context) (*engine.State, error) {
 	return s, nil
 }
 
-// readRows streams the workspace's rows into state.Read.
-func (b *Backend) readRows(ctx context.Context, tx pgx.Tx, lineage string, serial int64) (*engine.State, error) {
-	var count int64
-	if err := tx.QueryRow(ctx, `SELECT count(*) FROM reconcile_resources WHERE workspace = $1`, b.workspace).Scan(&count); err != nil {
-		return nil, b.dbError("reading the state", err)
+// readRows reads the workspace's rows into a state, and the digest of
+// each row as stored: the first 12 bytes of the SHA-256 of the line it
+// stands for. That is engine.Entry.Digest of the entry read from it when
+// Save wrote the row (the line is then what the entry writes), without
+// writing the entry again; a row written otherwise (by hand, not in the
+// file format's canonical form) gets a digest no entry has, so the next
+// Save rewrites it.
+//
+// The maps are made once every row is decoded, at their final size (one
+// that grows row by row spends more than the rows' decoding), both at
+// once.
+func (b *Backend) readRows(ctx context.Context, tx pgx.Tx, lineage string, serial int64) (*engine.State, map[string]digest, error) {
+	work := func(d *decoder) func(*rowBlock) blockResult {
+		return func(bl *rowBlock) blockResult {
+			res := blockResult{digests: make([]digest, 0, len(bl.rows))}
+			res.err = d.decode(bl, func(line []byte) {
+				sum := sha256.Sum256(line)
+				res.digests = append(res.digests, digest(sum[:12]))
+			})
+			res.entries, res.addrs = d.dec.Entries(make([]string, 0, len(res.digests)))
+			res.n = len(res.entries)
+			return res
+		}
 	}
-	rows, err := tx.Query(ctx, `SELECT address, fields, ids FROM reconcile_resources WHERE workspace = $1`, b.workspace)
-	if err != nil {
-		return nil, b.dbError("reading the state", err)
-	}
-	pr, pw := io.Pipe()
-	// addrs keeps each line's address (line n is addrs[n-2]), to name the
-	// row a decoding error is about.
 	var (
-		arena []byte
-		ends  []int32
-		werr  error
-		wg    sync.WaitGroup
+		blocks []blockResult
+		n      int
 	)
+	collect := func(res *blockResult) error {
+		if res.err == nil {
+			blocks = append(blocks, *res)
+			n += res.n
+		}
+		return nil
+	}
+	if err := b.stream(ctx, tx, work, collect); err != nil {
+		return nil, nil, err
+	}
+	s := &engine.State{Lineage: lineage, Serial: serial, Resources: make(map[string]*engine.Entry, n)}
+	digests := make(map[string]digest, n)
+	var wg sync.WaitGroup
 	wg.Go(func() {
-		defer rows.Close()
-		bw := bufio.NewWriterSize(pw, 1<<20)
-		line := make([]byte, 0, 512)
-		line = fmt.Appendf(line, `{"format_version":%q,"lineage":%q,"serial":%d,"resources":%d}`+"\n", engine.StateFormatVersion, lineage, serial, count)
-		if _, err := bw.Write(line); err != nil {
-			return
-		}
-		for rows.Next() {
-			raw := rows.RawValues()
-			line = append(line[:0], `{"address":`...)
-			line = engine.AppendJSONString(line, string(raw[0]))
-			line = append(line, `,"fields":`...)
-			line = append(line, raw[1]...)
-			if raw[2] != nil {
-				line = append(line, `,"ids":`...)
-				line = append(line, raw[2]...)
-			}
-			line = append(line, "}\n"...)
-			arena = append(arena, raw[0]...)
-			ends = append(ends, int32(len(arena)))
-			if _, err := bw.Write(line); err != nil {
-				return // the reader stopped
+		for _, res := range blocks {
+			for i, addr := range res.addrs {
+				digests[addr] = res.digests[i]
 			}
 		}
-		if err := rows.Err(); err != nil {
-			werr = b.dbError("reading the state", err)
-			pw.CloseWithError(werr)
-			return
-		}
-		if err := bw.Flush(); err != nil {
-			return
-		}
-		pw.Close()
 	})
-	s, err := state.Read(ctx, pr, b.name, b.services...)
-	pr.CloseWithError(errors.New("reading stopped"))
-	wg.Wait()
-	if werr != nil {
-		return nil, werr
-	}
-	var ce *state.CorruptError
-	if errors.As(err, &ce) {
-		out := &CorruptError{State: b.name, Msg: ce.Msg}
-		if n := ce.Line - 2; n >= 0 && n < len(ends) {
-			start := int32(0)
-			if n > 0 {
-				start = ends[n-1]
+	var dup string
+	func() {
+		for _, res := range blocks {
+			for i, addr := range res.addrs {
+				k := len(s.Resources)
+				if s.Resources[addr] = &res.entries[i]; len(s.Resources) == k {
+					dup = addr // the table's key forbids it
+					return
+				}
 			}
-			out.Row = string(arena[start:ends[n]])
 		}
-		return nil, out
+	}()
+	wg.Wait()
+	if dup != "" {
+		return nil, nil, &CorruptError{State: b.name, Row: dup, Msg: fmt.Sprintf("address %q appears twice", dup)}
 	}
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
+	return s, digests, nil
 }
 
-// digestAll returns the digest of every entry of s, computed in parallel;
-// with check, it first checks that each entry would read back (checkEntry).
-func digestAll(s *engine.State, check bool) (map[string]digest, error) {
+// digestAll returns the digest of every entry of s, computed in parallel,
+// after checking that each entry would read back (state.CheckEntry).
+func digestAll(s *engine.State) (map[string]digest, error) {
 	addrs := make([]string, 0, len(s.Resources))
 	for a := range s.Resources {
 		addrs = append(addrs, a)
@@ -192,13 +183,11 @@ func digestAll(s *engine.State, check bool) (map[string]digest, error) {
 		var buf []byte
 		for i := lo; i < hi; i++ {
 			e := s.Resources[addrs[i]]
-			if check {
-				if err := state.CheckEntry(addrs[i], e); err != nil {
-					mu.Lock()
-					firstErr = cmp.Or(firstErr, err)
-					mu.Unlock()
-					return
-				}
+			if err := state.CheckEntry(addrs[i], e); err != nil {
+				mu.Lock()
+				firstErr = cmp.Or(firstErr, err)
+				mu.Unlock()
+				return
 			}
 			ds[i], buf = entryDigest(buf, e)
 		}

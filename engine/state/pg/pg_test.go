@@ -20,11 +20,16 @@ import (
 )
 
 // testURL returns the database the tests use, RECONCILE_TEST_PG (.ci/run
-// starts a throwaway server and sets it), or skips the test.
+// starts a throwaway server and sets it), or skips the test; in CI (CI is
+// set, as CI services set it) a missing database fails the test instead,
+// so that these tests never pass there unrun.
 func testURL(t testing.TB) string {
 	t.Helper()
 	u := os.Getenv("RECONCILE_TEST_PG")
 	if u == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("RECONCILE_TEST_PG is not set in CI: no PostgreSQL to test against (.ci/run starts one)")
+		}
 		t.Skip("RECONCILE_TEST_PG is not set: no PostgreSQL to test against (.ci/run starts one)")
 	}
 	return u

@@ -42,7 +42,7 @@ func (b *Backend) Save(ctx context.Context, s *engine.State) error {
 		return fmt.Errorf("saving state %s: serial %d is negative", b.name, s.Serial)
 	}
 	ctx = context.WithoutCancel(ctx)
-	digests, err := digestAll(s, true)
+	digests, err := digestAll(s)
 	if err != nil {
 		return fmt.Errorf("saving state %s: %w", b.name, err)
 	}
@@ -59,7 +59,7 @@ func (b *Backend) Replace(ctx context.Context, s *engine.State) error {
 		return fmt.Errorf("replacing state %s: not a valid state", b.name)
 	}
 	ctx = context.WithoutCancel(ctx)
-	digests, err := digestAll(s, true)
+	digests, err := digestAll(s)
 	if err != nil {
 		return fmt.Errorf("replacing state %s: %w", b.name, err)
 	}
