@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -118,7 +119,8 @@ func TestPlanScanIsMakePlan(t *testing.T) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			rnd := rand.New(rand.NewPCG(seed, 7))
 			s := enginetest.State(n, 50)
-			for addr, e := range s.Resources {
+			for _, addr := range slices.Sorted(maps.Keys(s.Resources)) { // the same state every run
+				e := s.Resources[addr]
 				switch rnd.IntN(40) {
 				case 0: // gone from the state: a create
 					delete(s.Resources, addr)
