@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"runtime/debug"
 
 	"github.com/spf13/cobra"
 
@@ -79,6 +80,13 @@ func (c *cli) planRun(ctx context.Context, o *planOptions) error {
 	if err != nil {
 		return err
 	}
+	if res.Plan.Lazy() {
+		// Showing a lazy plan builds its creates a segment at a time and
+		// drops them: garbage only, over a heap that holds the manifests.
+		// A heap goal of 1.5x what is live, not 2x, keeps the process near
+		// what the plan holds, for one or two more collections.
+		defer debug.SetGCPercent(debug.SetGCPercent(planViewGCPercent))
+	}
 	if err := view.show(res.Plan, res.StateAddresses); err != nil {
 		return err
 	}
@@ -90,3 +98,6 @@ func (c *cli) planRun(ctx context.Context, o *planOptions) error {
 	}
 	return nil
 }
+
+// planViewGCPercent is the GC's target while a lazy plan is shown.
+const planViewGCPercent = 50
