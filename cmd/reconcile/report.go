@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/csv"
 	"fmt"
 	"os"
@@ -45,14 +46,17 @@ func noFormula(s string) string {
 }
 
 func writeReport(path string, res *engine.Result, redact func(string) string) error {
-	rows := make([]reportRow, 0, len(res.Items))
-	var files []string
-	for _, it := range res.Items {
+	// Rows are made one at a time as they are written: a report of a
+	// million changes is not held twice.
+	row := func(it *engine.Item) reportRow {
 		r := reportRow{Address: noFormula(it.Change.Address), Action: string(it.Change.Action), Status: string(it.Status), Message: noFormula(redact(it.Message)), Source: noFormula(it.Change.Source)}
 		if it.HTTPStatus != 0 {
 			r.HTTPStatus = fmt.Sprint(it.HTTPStatus)
 		}
-		rows = append(rows, r)
+		return r
+	}
+	var files []string
+	for _, it := range res.Items {
 		if d := it.Change.Desired; d != nil && d.Source.File != "" && (len(files) == 0 || files[len(files)-1] != d.Source.File) {
 			files = append(files, d.Source.File)
 		}
@@ -60,9 +64,9 @@ func writeReport(path string, res *engine.Result, redact func(string) string) er
 	tmp := path + ".tmp"
 	var err error
 	if strings.EqualFold(filepath.Ext(path), ".xlsx") {
-		err = writeReportXLSX(tmp, rows)
+		err = writeReportXLSX(tmp, res.Items, row)
 	} else {
-		err = writeReportCSV(tmp, rows, manifest.Comma(files))
+		err = writeReportCSV(tmp, res.Items, row, manifest.Comma(files))
 	}
 	if err != nil {
 		os.Remove(tmp)
@@ -71,8 +75,8 @@ func writeReport(path string, res *engine.Result, redact func(string) string) er
 	return os.Rename(tmp, path)
 }
 
-// writeReportCSV writes the rows as CSV with delimiter comma.
-func writeReportCSV(path string, rows []reportRow, comma rune) error {
+// writeReportCSV writes a row per item as CSV with delimiter comma.
+func writeReportCSV(path string, items []*engine.Item, row func(*engine.Item) reportRow, comma rune) error {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
@@ -81,9 +85,28 @@ func writeReportCSV(path string, rows []reportRow, comma rune) error {
 		f.Close()
 		return err
 	}
-	w := csv.NewWriter(f)
+	bw := bufio.NewWriterSize(f, 1<<16)
+	w := csv.NewWriter(bw)
 	w.Comma, w.UseCRLF = comma, true
-	if err := gocsv.MarshalCSV(&rows, gocsv.NewSafeCSVWriter(w)); err != nil {
+	out := gocsv.NewSafeCSVWriter(w)
+	if len(items) == 0 {
+		err = gocsv.MarshalCSV(&[]reportRow{}, out) // the header alone
+	} else {
+		rows := make(chan any, 256)
+		go func() {
+			defer close(rows)
+			for _, it := range items {
+				rows <- row(it)
+			}
+		}()
+		err = gocsv.MarshalChan(rows, out)
+		for range rows { // what an error left unread
+		}
+	}
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
 		f.Close()
 		return err
 	}
@@ -92,7 +115,7 @@ func writeReportCSV(path string, rows []reportRow, comma rune) error {
 
 // writeReportXLSX writes the rows as a workbook: one sheet, the header in
 // bold and frozen, HTTP statuses as numbers.
-func writeReportXLSX(path string, rows []reportRow) error {
+func writeReportXLSX(path string, items []*engine.Item, row func(*engine.Item) reportRow) error {
 	f := excelize.NewFile()
 	defer f.Close()
 	const sheet = "report"
@@ -123,7 +146,8 @@ func writeReportXLSX(path string, rows []reportRow) error {
 		return err
 	}
 	cells := make([]any, len(reportHeader))
-	for i, r := range rows {
+	for i, it := range items {
+		r := row(it)
 		var status any
 		if r.HTTPStatus != "" {
 			var n int
