@@ -2,7 +2,6 @@ package engine
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -331,19 +330,31 @@ func ReadSavedPlan(reg *Registry, r io.Reader) (*Plan, *PlanTarget, error) {
 }
 
 func readPlanFile(reg *Registry, r io.Reader) (*Plan, *planDoc, error) {
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return nil, nil, err
-	}
 	fail := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrPlanFile, fmt.Sprintf(format, args...))
 	}
-	if len(bytes.TrimSpace(data)) == 0 {
+	// The changes are decoded and checked one at a time, as they come: a
+	// plan of millions of changes is not held as text and as documents
+	// besides the plan. A change's problem is reported after the
+	// document's own, which say more (a -json plan, another version).
+	var changes []*Change
+	var changeErr error
+	seen := map[string]bool{}
+	doc, empty, err := decodePlanDoc(r, func(i int, cd *changeDoc) {
+		if changeErr != nil {
+			return
+		}
+		ch, err := savedChange(reg, i, cd, seen)
+		if err != nil {
+			changeErr = fail("%s", err.Error())
+			return
+		}
+		changes = append(changes, ch)
+	})
+	if empty {
 		return nil, nil, fail("the file is empty")
 	}
-	var doc planDoc
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&doc); err != nil {
+	if err != nil {
 		return nil, nil, fail("not a reconcile plan (%v)", err)
 	}
 	if doc.FormatVersion == "" {
@@ -375,52 +386,10 @@ func readPlanFile(reg *Registry, r io.Reader) (*Plan, *planDoc, error) {
 		}
 		p.Providers[name] = ProviderConfig{RateLimit: c.RateLimit, Burst: c.Burst, Concurrency: c.Concurrency, MaxRetries: c.MaxRetries, CallBudget: budget, Timeout: d, BaseURL: c.BaseURL, OnRemove: c.OnRemove, OnMissing: c.OnMissing}
 	}
-	seen := map[string]bool{}
-	for i, cd := range doc.Changes {
-		if cd == nil || cd.Change == nil {
-			return nil, nil, fail("changes[%d]: empty", i)
-		}
-		ch := cd.Change
-		prov, id, ok := SplitAddress(ch.Address)
-		if !ok || prov != ch.Provider || id != ch.ID || !reg.Has(prov) {
-			return nil, nil, fail("changes[%d]: address %q does not match provider %q and id %q", i, ch.Address, ch.Provider, ch.ID)
-		}
-		if seen[ch.Address] {
-			return nil, nil, fail("changes[%d]: %s listed twice", i, ch.Address)
-		}
-		seen[ch.Address] = true
-		switch ch.Action {
-		case ActionCreate, ActionUpdate, ActionDisable:
-			if cd.Desired == nil {
-				return nil, nil, fail("changes[%d]: %s has no desired fields", i, ch.Address)
-			}
-		case ActionForget:
-		default:
-			return nil, nil, fail("changes[%d]: unknown action %q", i, ch.Action)
-		}
-		if cd.Prior == "" {
-			return nil, nil, fail("changes[%d]: %s has no prior state digest", i, ch.Address)
-		}
-		if cd.Desired != nil {
-			ch.Desired = &Resource{Provider: prov, ID: id, Fields: cd.Desired.Fields, Params: cd.Desired.Params, Source: parseFileLine(ch.Source)}
-		}
-		ch.IDs = cd.IDs
-		ch.Prior = cd.Prior
-		ch.Missing = cd.Missing
-		ch.Skip = cd.Skip
-		for j, call := range ch.Calls {
-			if call.Op == "" || call.Method == "" || call.Path == "" {
-				return nil, nil, fail("changes[%d]: %s: call %d has no operation (a plan saved by an older reconcile): plan again with -out", i, ch.Address, j+1)
-			}
-		}
-		if ch.Calls == nil {
-			ch.Calls = []Call{}
-		}
-		if ch.Action == ActionCreate && ch.Desired != nil {
-			ch.Fields = nil // a create's fields are its desired ones (Change.FieldChanges)
-		}
-		p.Changes = append(p.Changes, ch)
+	if changeErr != nil {
+		return nil, nil, changeErr
 	}
+	p.Changes = changes
 	if t := doc.Target; t != nil {
 		for name, u := range t.BaseURLs {
 			if !reg.Has(name) || u == "" {
@@ -429,6 +398,135 @@ func readPlanFile(reg *Registry, r io.Reader) (*Plan, *planDoc, error) {
 		}
 	}
 	return p, &doc, nil
+}
+
+// savedChange checks changes[i] of a saved plan, cd, and returns its
+// change; seen holds the addresses of the changes before it.
+func savedChange(reg *Registry, i int, cd *changeDoc, seen map[string]bool) (*Change, error) {
+	if cd == nil || cd.Change == nil {
+		return nil, fmt.Errorf("changes[%d]: empty", i)
+	}
+	ch := cd.Change
+	prov, id, ok := SplitAddress(ch.Address)
+	if !ok || prov != ch.Provider || id != ch.ID || !reg.Has(prov) {
+		return nil, fmt.Errorf("changes[%d]: address %q does not match provider %q and id %q", i, ch.Address, ch.Provider, ch.ID)
+	}
+	if seen[ch.Address] {
+		return nil, fmt.Errorf("changes[%d]: %s listed twice", i, ch.Address)
+	}
+	seen[ch.Address] = true
+	switch ch.Action {
+	case ActionCreate, ActionUpdate, ActionDisable:
+		if cd.Desired == nil {
+			return nil, fmt.Errorf("changes[%d]: %s has no desired fields", i, ch.Address)
+		}
+	case ActionForget:
+	default:
+		return nil, fmt.Errorf("changes[%d]: unknown action %q", i, ch.Action)
+	}
+	if cd.Prior == "" {
+		return nil, fmt.Errorf("changes[%d]: %s has no prior state digest", i, ch.Address)
+	}
+	if cd.Desired != nil {
+		ch.Desired = &Resource{Provider: prov, ID: id, Fields: cd.Desired.Fields, Params: cd.Desired.Params, Source: parseFileLine(ch.Source)}
+	}
+	ch.IDs = cd.IDs
+	ch.Prior = cd.Prior
+	ch.Missing = cd.Missing
+	ch.Skip = cd.Skip
+	for j, call := range ch.Calls {
+		if call.Op == "" || call.Method == "" || call.Path == "" {
+			return nil, fmt.Errorf("changes[%d]: %s: call %d has no operation (a plan saved by an older reconcile): plan again with -out", i, ch.Address, j+1)
+		}
+	}
+	if ch.Calls == nil {
+		ch.Calls = []Call{}
+	}
+	if ch.Action == ActionCreate && ch.Desired != nil {
+		ch.Fields = nil // a create's fields are its desired ones (Change.FieldChanges)
+	}
+	return ch, nil
+}
+
+// decodePlanDoc decodes a plan document from r, handing each change to
+// each as it is decoded instead of keeping it in the document. empty is
+// set when r holds nothing but white space.
+func decodePlanDoc(r io.Reader, each func(i int, cd *changeDoc)) (doc planDoc, empty bool, err error) {
+	br := bufio.NewReaderSize(r, 1<<20)
+	for {
+		b, err := br.Peek(1)
+		if err != nil {
+			return doc, true, nil // nothing but white space
+		}
+		if c := b[0]; c != ' ' && c != '\t' && c != '\r' && c != '\n' {
+			break
+		}
+		br.Discard(1)
+	}
+	dec := json.NewDecoder(br)
+	if t, err := dec.Token(); err != nil {
+		return doc, false, err
+	} else if t != json.Delim('{') {
+		return doc, false, fmt.Errorf("a JSON object is expected, not %v", t)
+	}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return doc, false, err
+		}
+		key, _ := t.(string)
+		var dst any
+		switch key {
+		case "changes":
+			if err := decodeChanges(dec, each); err != nil {
+				return doc, false, err
+			}
+			continue
+		case "format_version":
+			dst = &doc.FormatVersion
+		case "state_lineage":
+			dst = &doc.StateLineage
+		case "state_serial":
+			dst = &doc.StateSerial
+		case "refreshed":
+			dst = &doc.Refreshed
+		case "summary":
+			dst = &doc.Summary
+		case "targets":
+			dst = &doc.Targets
+		case "providers":
+			dst = &doc.Providers
+		case "target":
+			dst = &doc.Target
+		default:
+			dst = new(json.RawMessage) // unknown keys are ignored, as before
+		}
+		if err := dec.Decode(dst); err != nil {
+			return doc, false, err
+		}
+	}
+	_, err = dec.Token() // the closing brace
+	return doc, false, err
+}
+
+// decodeChanges decodes the changes array, or null, one change at a time.
+func decodeChanges(dec *json.Decoder, each func(i int, cd *changeDoc)) error {
+	t, err := dec.Token()
+	if err != nil || t == nil {
+		return err
+	}
+	if t != json.Delim('[') {
+		return fmt.Errorf("changes must be an array, not %v", t)
+	}
+	for i := 0; dec.More(); i++ {
+		var cd *changeDoc
+		if err := dec.Decode(&cd); err != nil {
+			return err
+		}
+		each(i, cd)
+	}
+	_, err = dec.Token()
+	return err
 }
 
 // parseFileLine reads FILE:LINE back into a Pos.
