@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -261,5 +263,27 @@ func TestAbsentEntryPlansACreateTriedAsOne(t *testing.T) {
 	st.ApplyRecord(Record{Address: "tomticket/7", Set: Fields{{"name", String("Ana")}}})
 	if e := st.Resources["tomticket/7"]; e.Absent() || len(e.IDs) != 0 {
 		t.Errorf("entry after a completed call: %+v, want the mark dropped", e)
+	}
+}
+
+// TestReadPlanFileStreamsItsChanges: a saved plan's changes are checked as
+// they are read, and the document's own problems are reported first.
+func TestReadPlanFileStreamsItsChanges(t *testing.T) {
+	reg := testReg
+	bad := `{"address":"bonifiq/1","provider":"bonifiq","id":"1","action":"update","calls":[]}` // no desired fields
+	for _, tt := range []struct{ name, file, want string }{
+		{"empty", " \n\t", "the file is empty"},
+		{"not an object", `[1]`, "not a reconcile plan (a JSON object is expected, not [)"},
+		{"printed with -json", `{"format_version":"1","state_lineage":"x","state_serial":1,"changes":[` + bad + `],"summary":{}}`, "it was printed with -json, not saved with -out"},
+		{"other version", `{"format_version":"9","changes":[` + bad + `]}`, `format_version "9"`},
+		{"bad change", `{"format_version":"1","state_lineage":"x","state_serial":1,"changes":[` + bad + `],"summary":{},"providers":{}}`, "changes[0]: bonifiq/1 has no desired fields"},
+		{"cut short", `{"format_version":"1","changes":[` + bad, "not a reconcile plan (unexpected EOF)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ReadPlanFile(reg, strings.NewReader(tt.file))
+			if !errors.Is(err, ErrPlanFile) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("ReadPlanFile = %v, want an ErrPlanFile saying %q", err, tt.want)
+			}
+		})
 	}
 }

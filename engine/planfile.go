@@ -463,6 +463,11 @@ func decodePlanDoc(r io.Reader, each func(i int, cd *changeDoc)) (doc planDoc, e
 		}
 		br.Discard(1)
 	}
+	defer func() {
+		if err == io.EOF { // inside the document: it is cut short
+			err = io.ErrUnexpectedEOF
+		}
+	}()
 	dec := json.NewDecoder(br)
 	if t, err := dec.Token(); err != nil {
 		return doc, false, err
