@@ -24,8 +24,7 @@ type table struct {
 	l    *loader
 	file string  // Pos.File
 	src  *source // nil for a CSV named as a manifest
-	r    *csv.Reader
-	// xl is set instead of r for a worksheet.
+	// xl is set for a worksheet.
 	xl *xlsxTable
 	// checkUTF8 is set unless the file is decoded from another encoding,
 	// whose decoder makes valid UTF-8.
@@ -50,8 +49,11 @@ type table struct {
 	// that is reported once, not on every row.
 	noProviders bool
 
-	// The row at hand.
+	// The row at hand: in a CSV, its cells and where the reader found
+	// them (csv.Reader.FieldPos).
 	rec    []string
+	fpos   []fieldPos
+	recBuf []string // holds rec for a CSV's worker
 	cells  []string // trimmed cell of each slot
 	id     string
 	rowPos engine.Pos
@@ -131,11 +133,11 @@ func (l *loader) readCSV(path string, src *source) {
 		return
 	}
 	comma := detectComma(br)
-	r := csv.NewReader(&boundedRecords{r: br})
+	rb := bufio.NewReaderSize(&boundedRecords{r: br}, 64<<10)
+	r := csv.NewReader(rb)
 	r.Comma = comma
 	r.ReuseRecord = true
 	r.FieldsPerRecord = -1
-	t.r = r
 
 	header, err := r.Read()
 	if errors.Is(err, io.EOF) {
@@ -152,7 +154,7 @@ func (l *loader) readCSV(path string, src *source) {
 		t.invalidUTF8(t.headerLine)
 		return
 	}
-	t.rec = header
+	t.rec, t.fpos = header, appendFieldPos(nil, r, len(header))
 	hpos := make([]engine.Pos, len(header))
 	t.header = make([]string, len(header))
 	for i, h := range header {
@@ -172,41 +174,7 @@ func (l *loader) readCSV(path string, src *source) {
 		}
 	}
 
-	rows := 0
-	for {
-		rec, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			rows++
-			if !t.readError(err) {
-				return
-			}
-			continue
-		}
-		t.rec = rec
-		if emptyRow(rec) {
-			continue
-		}
-		rows++
-		if t.checkUTF8 && !validCells(rec) {
-			line, _ := r.FieldPos(0)
-			t.invalidUTF8(line)
-			return
-		}
-		if len(rec) != len(t.header) {
-			line, _ := r.FieldPos(0)
-			l.add(engine.Error, engine.Pos{File: path, Line: int32(line), Col: 1},
-				fmt.Sprintf("row has %d cells, but the header has %d", len(rec), len(t.header)),
-				"every row needs one cell per column; quote cells that hold the delimiter")
-			continue
-		}
-		t.row()
-	}
-	if rows == 0 {
-		l.add(engine.Error, engine.Pos{File: path}, "empty manifest: a header row and no customers", "")
-	}
+	t.readRows(newRowReader(rb, r, header, int(t.fpos[len(header)-1].line)))
 }
 
 // setColumns maps the header to keys and reports what is wrong with it. It
@@ -339,8 +307,10 @@ func (t *table) setColumns(hpos []engine.Pos) bool {
 	return true
 }
 
-// row loads the row at hand, a non-empty one of the header's width.
-func (t *table) row() {
+// row loads the row at hand, a non-empty one of the header's width, and
+// returns the customer to add (loader.addCustomer), or nil when its id is
+// rejected.
+func (t *table) row() *engine.Customer {
 	l := t.l
 	rec := t.rec
 	nf := t.nDefOnly
@@ -408,10 +378,10 @@ func (t *table) row() {
 	}
 	c.ID, c.Fields, c.Managed = id, fields, managed
 	if !idOK {
-		return
+		return nil
 	}
 	l.checkRecord(c, t.bad, t, t.rules)
-	l.addCustomer(c)
+	return c
 }
 
 func (t *table) cellError(s *slot, p problem) {
@@ -486,11 +456,11 @@ func (t *table) cellPos(i int) engine.Pos {
 	if t.xl != nil {
 		return engine.Pos{File: t.file, Sheet: t.xl.sheet, Line: t.xl.rows.row, Col: int32(i + 1)}
 	}
-	line, col := t.r.FieldPos(i)
+	line, col := t.fpos[i].line, t.fpos[i].col
 	if col > 1 {
 		col = t.charCol(i, line)
 	}
-	return engine.Pos{File: t.file, Line: int32(line), Col: int32(col)}
+	return engine.Pos{File: t.file, Line: line, Col: col}
 }
 
 // linePos returns the position of a line, or of a worksheet's row.
@@ -521,12 +491,9 @@ func (t *table) cellValue(s *slot, cell string) (engine.Value, problem) {
 	return v, p
 }
 
-func (t *table) charCol(i, line int) int {
+func (t *table) charCol(i int, line int32) int32 {
 	k := i
-	for k > 0 {
-		if l, _ := t.r.FieldPos(k - 1); l != line {
-			break
-		}
+	for k > 0 && t.fpos[k-1].line == line {
 		k--
 	}
 	col := 1
@@ -539,16 +506,15 @@ func (t *table) charCol(i, line int) int {
 		col += utf8.RuneCountInString(tail) + strings.Count(tail, `"`) + 2
 	}
 	for j := k; j < i; j++ {
-		_, start := t.r.FieldPos(j)
-		_, next := t.r.FieldPos(j + 1)
+		start, next := t.fpos[j].col, t.fpos[j+1].col
 		v := t.rec[j]
-		if next-start-1 == len(v) {
+		if int(next-start-1) == len(v) {
 			col += utf8.RuneCountInString(v) + 1
 		} else {
 			col += utf8.RuneCountInString(v) + strings.Count(v, `"`) + 3
 		}
 	}
-	return col
+	return int32(col)
 }
 
 // detectComma picks the delimiter of the header line: ';' when it has more
