@@ -49,14 +49,18 @@ type table struct {
 	// that is reported once, not on every row.
 	noProviders bool
 
-	// The row at hand: in a CSV, its cells and where the reader found
-	// them (csv.Reader.FieldPos).
+	// keep says, by column, whether the customers may hold the text of
+	// its cells: the id's do, a boolean's or an enum's never do (their
+	// values are constants), nor do those of a column no key reads.
+	keep []bool
+
+	// The row at hand: its cells and, in a CSV, where the reader found
+	// them (csv.Reader.FieldPos); its customer; the paths of its rejected
+	// values.
 	rec    []string
 	fpos   []fieldPos
 	recBuf []string // holds rec for a CSV's worker
-	cells  []string // trimmed cell of each slot
-	id     string
-	rowPos engine.Pos
+	cur    *engine.Customer
 	bad    []string
 }
 
@@ -174,7 +178,19 @@ func (l *loader) readCSV(path string, src *source) {
 		}
 	}
 
-	t.readRows(newRowReader(rb, r, header, int(t.fpos[len(header)-1].line)))
+	t.keepColumns()
+	t.readRows(newRowReader(rb, r, t.keep, header, int(t.fpos[len(header)-1].line)))
+}
+
+// keepColumns sets t.keep.
+func (t *table) keepColumns() {
+	t.keep = make([]bool, len(t.header))
+	t.keep[t.idCol] = true
+	for _, s := range t.slots {
+		if s.col >= 0 && s.key.Type != engine.TypeBool && s.key.Type != engine.TypeEnum {
+			t.keep[s.col] = true
+		}
+	}
 }
 
 // setColumns maps the header to keys and reports what is wrong with it. It
@@ -283,7 +299,6 @@ func (t *table) setColumns(hpos []engine.Pos) bool {
 	}
 	t.idSlot = slot{col: t.idCol, key: engine.IDKey, path: engine.IDKey.Path, label: t.header[t.idCol]}
 	t.slots = slots
-	t.cells = make([]string, len(slots))
 	t.colOf = make(map[string]int, len(slots)+1)
 	t.colOf[engine.IDKey.Path] = t.idCol
 	bits := t.base
@@ -319,17 +334,14 @@ func (t *table) row() *engine.Customer {
 		if s.col < 0 {
 			continue
 		}
-		cell := trimSpace(rec[s.col])
-		t.cells[j] = cell
-		if cell != "" || s.hasDef {
+		if s.hasDef || trimSpace(rec[s.col]) != "" {
 			nf++
 		}
 	}
 	c := l.newCustomer()
 	c.Pos = t.cellPos(t.idCol)
-	t.rowPos = c.Pos
+	t.cur = c
 	id := trimSpace(rec[t.idCol])
-	t.id = id
 	t.bad = t.bad[:0]
 	idOK := false
 	switch id {
@@ -351,7 +363,7 @@ func (t *table) row() *engine.Customer {
 		s := &t.slots[j]
 		cell := ""
 		if s.col >= 0 {
-			cell = t.cells[j]
+			cell = trimSpace(rec[s.col])
 		}
 		if cell == "" {
 			if s.hasDef {
@@ -394,12 +406,12 @@ func (t *table) pos(path string) engine.Pos {
 	if col, ok := t.colOf[path]; ok && col != t.idCol {
 		return t.cellPos(col)
 	}
-	return t.rowPos
+	return t.cur.Pos
 }
 
 func (t *table) label(path string) string {
 	if path == "" {
-		return fmt.Sprintf("customer %q", t.id)
+		return fmt.Sprintf("customer %q", t.cur.ID)
 	}
 	if col, ok := t.colOf[path]; ok {
 		return t.header[col]

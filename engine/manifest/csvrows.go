@@ -3,6 +3,7 @@ package manifest
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/reconcile-dev/reconcile/engine"
 )
@@ -55,13 +57,16 @@ func appendFieldPos(pos []fieldPos, r *csv.Reader, n int) []fieldPos {
 // into one string, of which the customers' ids and values are substrings.
 // A million rows then hold a few hundred strings, not a million, which the
 // garbage collector marks at a fraction of the cost; and their copies
-// hold no pointers, so that copying them needs no write barrier.
+// hold no pointers, so that copying them needs no write barrier. The
+// cells of the columns whose values never hold their text (table.keep)
+// go to scratch instead, whose string is dropped with the batch.
 type csvBatch struct {
-	recs []csvRec
-	text []byte
-	ends []int32    // where each cell ends in text
-	pos  []fieldPos // where each cell is in the file
-	errs []error
+	recs    []csvRec
+	text    []byte
+	scratch []byte
+	ends    []int32    // where each cell ends, in text or scratch
+	pos     []fieldPos // where each cell is in the file
+	errs    []error
 
 	// out has what each record gave, and diags their diagnostics, in
 	// order: out[i].diags of them for record i.
@@ -73,6 +78,22 @@ type csvBatch struct {
 // csvRec is one record of a batch: the cells that ends[at:at+n] and
 // pos[at:at+n] describe, or, when n is -1, the read error errs[at].
 type csvRec struct{ at, n int32 }
+
+// addCell appends cell i of a record to b.
+func addCell[C string | []byte](b *csvBatch, keep []bool, i int, cell C) {
+	if i < len(keep) && keep[i] {
+		b.text = append(b.text, cell...)
+		b.ends = append(b.ends, int32(len(b.text)))
+	} else {
+		b.scratch = append(b.scratch, cell...)
+		b.ends = append(b.ends, int32(len(b.scratch)))
+	}
+}
+
+// full reports whether b holds as many records as it may.
+func (b *csvBatch) full(rows int) bool {
+	return len(b.recs) >= rows || len(b.text)+len(b.scratch) >= batchBytes
+}
 
 // rowOut is what a record gave.
 type rowOut struct {
@@ -109,6 +130,7 @@ func readFatal(err error) bool {
 type rowReader struct {
 	br    *bufio.Reader
 	r     *csv.Reader
+	keep  []bool // table.keep
 	comma byte
 	line  int32 // the lines read so far, by either
 	base  int32 // the lines rowReader read
@@ -116,16 +138,16 @@ type rowReader struct {
 
 // newRowReader returns a rowReader of the records after the header that r
 // read from br, whose last cell starts on line lastLine.
-func newRowReader(br *bufio.Reader, r *csv.Reader, header []string, lastLine int) *rowReader {
-	return &rowReader{br: br, r: r, comma: byte(r.Comma), line: int32(lastLine + strings.Count(header[len(header)-1], "\n"))}
+func newRowReader(br *bufio.Reader, r *csv.Reader, keep []bool, header []string, lastLine int) *rowReader {
+	return &rowReader{br: br, r: r, keep: keep, comma: byte(r.Comma), line: int32(lastLine + strings.Count(header[len(header)-1], "\n"))}
 }
 
 // fill reads up to rows records, and up to about batchBytes of them, into
 // b, and reports whether reading is over: the end of the file, or an error
 // that stops it.
 func (rr *rowReader) fill(b *csvBatch, rows int) bool {
-	b.recs, b.text, b.ends, b.pos, b.errs = b.recs[:0], b.text[:0], b.ends[:0], b.pos[:0], b.errs[:0]
-	for len(b.recs) < rows && len(b.text) < batchBytes {
+	b.recs, b.text, b.scratch, b.ends, b.pos, b.errs = b.recs[:0], b.text[:0], b.scratch[:0], b.ends[:0], b.pos[:0], b.errs[:0]
+	for !b.full(rows) {
 		if rr.plainLines(b, rows) {
 			continue
 		}
@@ -147,9 +169,8 @@ func (rr *rowReader) fill(b *csvBatch, rows int) bool {
 			continue
 		}
 		b.recs = append(b.recs, csvRec{at: int32(len(b.ends)), n: int32(len(rec))})
-		for _, c := range rec {
-			b.text = append(b.text, c...)
-			b.ends = append(b.ends, int32(len(b.text)))
+		for i, c := range rec {
+			addCell(b, rr.keep, i, c)
 		}
 		at := len(b.pos)
 		b.pos = appendFieldPos(b.pos, rr.r, len(rec))
@@ -173,8 +194,11 @@ func (rr *rowReader) plainLines(b *csvBatch, rows int) bool {
 	if bytes.IndexByte(buf, '\n') < 0 {
 		buf, _ = rr.br.Peek(rr.br.Size()) // read more; an error is csv.Reader's to report
 	}
+	// The batch's slices, in locals while they grow: storing them in b at
+	// every cell would take write barriers.
+	recs, text, scratch, ends, pos := b.recs, b.text, b.scratch, b.ends, b.pos
 	read := 0
-	for len(b.recs) < rows && len(b.text) < batchBytes {
+	for len(recs) < rows && len(text)+len(scratch) < batchBytes {
 		nl := bytes.IndexByte(buf[read:], '\n')
 		if nl < 0 {
 			break
@@ -192,24 +216,30 @@ func (rr *rowReader) plainLines(b *csvBatch, rows int) bool {
 		if len(line) == 0 {
 			continue
 		}
-		at := len(b.ends)
+		at := len(ends)
 		for col := 1; ; {
 			i := bytes.IndexByte(line, rr.comma)
 			cell := line
 			if i >= 0 {
 				cell = line[:i]
 			}
-			b.text = append(b.text, cell...)
-			b.ends = append(b.ends, int32(len(b.text)))
-			b.pos = append(b.pos, fieldPos{rr.line, int32(col)})
+			if k := len(ends) - at; k < len(rr.keep) && rr.keep[k] {
+				text = append(text, cell...)
+				ends = append(ends, int32(len(text)))
+			} else {
+				scratch = append(scratch, cell...)
+				ends = append(ends, int32(len(scratch)))
+			}
+			pos = append(pos, fieldPos{rr.line, int32(col)})
 			if i < 0 {
 				break
 			}
 			line = line[i+1:]
 			col += i + 1
 		}
-		b.recs = append(b.recs, csvRec{at: int32(at), n: int32(len(b.ends) - at)})
+		recs = append(recs, csvRec{at: int32(at), n: int32(len(ends) - at)})
 	}
+	b.recs, b.text, b.scratch, b.ends, b.pos = recs, text, scratch, ends, pos
 	rr.br.Discard(read)
 	return read > 0
 }
@@ -221,8 +251,13 @@ func (t *table) readRows(rr *rowReader) {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	depth := 2*workers + 2 // batches in flight
+	// The batches, reused: the reader fills a free one, the workers and
+	// the loader take it in turn, and the loader frees it.
+	depth := 2*workers + 2
 	free := make(chan *csvBatch, depth)
+	for range depth {
+		free <- &csvBatch{done: make(chan struct{}, 1)}
+	}
 	work := make(chan *csvBatch, depth)
 	order := make(chan *csvBatch, depth)
 	quit := make(chan struct{})
@@ -235,15 +270,11 @@ func (t *table) readRows(rr *rowReader) {
 			var b *csvBatch
 			select {
 			case b = <-free:
-			default:
-				b = &csvBatch{done: make(chan struct{}, 1)}
-			}
-			done = rr.fill(b, batchRows)
-			select {
-			case order <- b:
 			case <-quit:
 				return
 			}
+			done = rr.fill(b, batchRows)
+			order <- b
 			work <- b
 		}
 	}()
@@ -266,10 +297,7 @@ func (t *table) readRows(rr *rowReader) {
 			stopped = true
 			close(quit) // the batches still in flight are dropped
 		}
-		select {
-		case free <- b:
-		default:
-		}
+		free <- b
 	}
 	wg.Wait()
 	if !stopped && rows == 0 {
@@ -282,7 +310,6 @@ func (t *table) readRows(rr *rowReader) {
 func (t *table) worker() *table {
 	w := *t
 	w.l = &loader{sc: t.l.sc, ids: idIndex{seed: t.l.ids.seed, seeded: true}}
-	w.cells = make([]string, len(t.slots))
 	w.recBuf = make([]string, 0, len(t.header))
 	w.bad = nil
 	return &w
@@ -293,8 +320,11 @@ func (t *table) worker() *table {
 func (t *table) convert(b *csvBatch) {
 	l := t.l
 	l.diags = b.diags[:0]
-	b.out = b.out[:0]
-	text := string(b.text)
+	out := b.out[:0] // in a local while it grows, as in plainLines
+	text, scratch := string(b.text), string(b.scratch)
+	var kept, dropped int32 // where the next cell starts in each
+	// A batch of ASCII, the usual, needs no row checked for UTF-8.
+	checkUTF8 := t.checkUTF8 && !(isASCII(b.text) && isASCII(b.scratch))
 	for _, rec := range b.recs {
 		n := len(l.diags)
 		o := rowOut{kind: rowCounted}
@@ -304,21 +334,22 @@ func (t *table) convert(b *csvBatch) {
 				o.kind = rowStop
 			}
 		default:
-			start := int32(0)
-			if rec.at > 0 {
-				start = b.ends[rec.at-1]
-			}
 			cells := t.recBuf[:0]
-			for _, end := range b.ends[rec.at : rec.at+rec.n] {
-				cells = append(cells, text[start:end])
-				start = end
+			for i, end := range b.ends[rec.at : rec.at+rec.n] {
+				if i < len(t.keep) && t.keep[i] {
+					cells = append(cells, text[kept:end])
+					kept = end
+				} else {
+					cells = append(cells, scratch[dropped:end])
+					dropped = end
+				}
 			}
 			t.recBuf = cells
 			t.rec, t.fpos = cells, b.pos[rec.at:rec.at+rec.n]
 			switch {
 			case emptyRow(t.rec):
 				o.kind = rowEmpty
-			case t.checkUTF8 && !validCells(t.rec):
+			case checkUTF8 && !validCells(t.rec):
 				t.invalidUTF8(int(t.fpos[0].line))
 				o.kind = rowStop
 			case len(t.rec) != len(t.header):
@@ -333,10 +364,27 @@ func (t *table) convert(b *csvBatch) {
 			}
 		}
 		o.diags = int32(len(l.diags) - n)
-		b.out = append(b.out, o)
+		out = append(out, o)
 	}
+	b.out = out
 	b.diags, l.diags = l.diags, nil
 	t.rec, t.fpos = nil, nil
+}
+
+// isASCII reports whether b holds only ASCII bytes.
+func isASCII(b []byte) bool {
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b)&0x8080808080808080 != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // merge adds what batch b gave, in order, counting its rows, and reports
