@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -152,12 +153,13 @@ func writeMessyCSV(tb testing.TB, path string, n int, stop string, stopAt int) {
 	}
 }
 
-// loadWith loads paths with csvWorkers and csvBatchRows set to workers
-// and rows, and returns the diagnostics, rendered, and the customers.
-func loadWith(t *testing.T, workers, rows int, paths ...string) ([]string, []*engine.Customer) {
+// loadWith loads paths with csvWorkers, csvBatchRows and csvPlainLines
+// set to workers, rows and plain, and returns the diagnostics, rendered,
+// and the customers.
+func loadWith(t *testing.T, workers, rows int, plain bool, paths ...string) ([]string, []*engine.Customer) {
 	t.Helper()
-	defer func(w, r int) { csvWorkers, csvBatchRows = w, r }(csvWorkers, csvBatchRows)
-	csvWorkers, csvBatchRows = workers, rows
+	defer func(w, r int, p bool) { csvWorkers, csvBatchRows, csvPlainLines = w, r, p }(csvWorkers, csvBatchRows, csvPlainLines)
+	csvWorkers, csvBatchRows, csvPlainLines = workers, rows, plain
 	d, diags := Load(registry.Default(), paths)
 	got := make([]string, len(diags))
 	for i, dg := range diags {
@@ -170,8 +172,8 @@ func loadWith(t *testing.T, workers, rows int, paths ...string) ([]string, []*en
 // scattered through them, by batches of several sizes and by several
 // workers, and checks that every configuration gives exactly the
 // diagnostics and customers of loading the records one at a time on one
-// worker, which is reading them in order as a loop would; and pins some
-// of them.
+// worker, all read by csv.Reader, which is reading them in order as a
+// loop would; and pins some of them.
 func TestCSVBatchesMatchOneByOne(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
@@ -233,9 +235,36 @@ func TestCSVBatchesMatchOneByOne(t *testing.T) {
 			last:  "long.csv:5314: row longer than 1 MiB: not read (a cell holds far more than a customer's data: check the export (an unclosed quote swallows the rows after it))",
 		},
 	}
+	// Where the reader's own splitting of lines stops and csv.Reader's
+	// takes over: lines longer than its buffer, quotes, the last line, line
+	// ends.
+	long := strings.Repeat("y", 100<<10)
+	edges := map[string]string{
+		"noeol.csv": "id,name,bonifiq.enrolled\n1,Ana,true\n2,Bia,false",
+		"creol.csv": "id,name,bonifiq.enrolled\r\n1,Ana,true\r\n2,Bia,false\r",
+		"blank.csv": "id,name,bonifiq.enrolled\n\n\r\n1,Ana,true\n\n\n2,Bia,x\n\r\n\n",
+		"longline.csv": "id,name,bonifiq.enrolled,tomticket.custom_fields.cf_a\n1,Ana,true," + long + "\n2,Bia,x,\"" + long + "\n" + long + "\"\n3,Caio,y,z\n" +
+			strings.Repeat("4,Dani,true,q\n", 3000) + "5,\"E\nva\",maybe,\"a\"\"b\"\n6,F\"x,true,a\n7,Gil,sim,b\n",
+		"eofquote.csv": "id,name,bonifiq.enrolled\n1,Ana,true\n2,\"Bia,false\n3,Caio,true\n",
+		"semi.csv":     "id;name;bonifiq.enrolled\n1;Ana;true\n2;\"B;ia\";false\n3;Caio,x;maybe\n",
+		"quotehdr.csv": "\"id\",\"na\nme\",bonifiq.enrolled\n1,Ana,true\n2,Bia,nope\n",
+		"spaces.csv":   "id,name,bonifiq.enrolled\n  \n , , \n1, Ana ,true\n\t2\t,Bia,x\n",
+		"crmid.csv":    "id,name,bonifiq.enrolled\n1,A\rna,true\n2,Bia,x\r\r\n3,C,true\n",
+	}
+	for _, name := range slices.Sorted(maps.Keys(edges)) {
+		if err := os.WriteFile(name, []byte(edges[name]), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cases = append(cases, struct {
+			paths         []string
+			pins          []string
+			last          string
+			nDiags, nCust int
+		}{paths: []string{name}})
+	}
 	for _, tc := range cases {
 		t.Run(strings.Join(tc.paths, ","), func(t *testing.T) {
-			want, wantCust := loadWith(t, 1, 1, tc.paths...)
+			want, wantCust := loadWith(t, 1, 1, false, tc.paths...)
 			at := 0
 			for _, p := range tc.pins {
 				i := slices.Index(want[at:], p)
@@ -251,13 +280,16 @@ func TestCSVBatchesMatchOneByOne(t *testing.T) {
 			if tc.nDiags != 0 && (len(want) != tc.nDiags || len(wantCust) != tc.nCust) {
 				t.Errorf("%d diagnostics and %d customers, want %d and %d", len(want), len(wantCust), tc.nDiags, tc.nCust)
 			}
-			for _, cfg := range []struct{ workers, rows int }{{1, 2048}, {2, 1}, {3, 7}, {2, 300}, {4, 5000}, {csvWorkers, csvBatchRows}} {
-				got, gotCust := loadWith(t, cfg.workers, cfg.rows, tc.paths...)
+			for _, cfg := range []struct {
+				workers, rows int
+				plain         bool
+			}{{1, 1, true}, {1, 2048, true}, {2, 1, true}, {3, 7, true}, {2, 300, false}, {2, 300, true}, {4, 5000, true}, {csvWorkers, csvBatchRows, true}} {
+				got, gotCust := loadWith(t, cfg.workers, cfg.rows, cfg.plain, tc.paths...)
 				if diff := cmp.Diff(want, got); diff != "" {
-					t.Errorf("%d workers, %d rows a batch: diagnostics (-one by one +batched):\n%s", cfg.workers, cfg.rows, diff)
+					t.Errorf("%+v: diagnostics (-one by one +batched):\n%s", cfg, diff)
 				}
 				if !slices.EqualFunc(wantCust, gotCust, sameCustomer) {
-					t.Errorf("%d workers, %d rows a batch: customers (-one by one +batched):\n%s", cfg.workers, cfg.rows, cmp.Diff(wantCust, gotCust))
+					t.Errorf("%+v: customers (-one by one +batched):\n%s", cfg, cmp.Diff(wantCust, gotCust))
 				}
 			}
 		})

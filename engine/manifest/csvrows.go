@@ -23,11 +23,13 @@ import (
 // exactly as reading the rows one by one would.
 
 // csvWorkers is how many goroutines turn batches into customers (0:
-// GOMAXPROCS), and csvBatchRows how many records a batch holds. Tests set
-// them to compare configurations.
+// GOMAXPROCS), csvBatchRows how many records a batch holds, and
+// csvPlainLines whether the reader splits lines without quotes itself
+// (rowReader). Tests set them to compare configurations.
 var (
-	csvWorkers   = 0
-	csvBatchRows = 2048
+	csvWorkers    = 0
+	csvBatchRows  = 1024
+	csvPlainLines = true
 )
 
 // batchBytes bounds the text of a batch, and so the memory of the batches
@@ -148,7 +150,7 @@ func newRowReader(br *bufio.Reader, r *csv.Reader, keep []bool, header []string,
 func (rr *rowReader) fill(b *csvBatch, rows int) bool {
 	b.recs, b.text, b.scratch, b.ends, b.pos, b.errs = b.recs[:0], b.text[:0], b.scratch[:0], b.ends[:0], b.pos[:0], b.errs[:0]
 	for !b.full(rows) {
-		if rr.plainLines(b, rows) {
+		if csvPlainLines && rr.plainLines(b, rows) {
 			continue
 		}
 		rec, err := rr.r.Read()
@@ -252,8 +254,10 @@ func (t *table) readRows(rr *rowReader) {
 		workers = runtime.GOMAXPROCS(0)
 	}
 	// The batches, reused: the reader fills a free one, the workers and
-	// the loader take it in turn, and the loader frees it.
-	depth := 2*workers + 2
+	// the loader take it in turn, and the loader frees it. One for the
+	// reader, one for each worker and one for the loader keep everyone
+	// busy.
+	depth := workers + 2
 	free := make(chan *csvBatch, depth)
 	for range depth {
 		free <- &csvBatch{done: make(chan struct{}, 1)}
