@@ -399,3 +399,35 @@ func (c *chunks) Read(p []byte) (int, error) {
 	c.data = c.data[n:]
 	return n, nil
 }
+
+// FuzzCSVBatches loads a CSV one record at a time, every record read by
+// csv.Reader, and batched with the reader splitting plain lines itself, and
+// checks that both give the same diagnostics and customers.
+func FuzzCSVBatches(f *testing.F) {
+	for _, s := range fuzzSeeds(f, ".csv") {
+		f.Add(s)
+	}
+	for _, s := range []string{
+		"id,name,bonifiq.enrolled\n1,Ana,true\n2,Bia,false",
+		"id,name\r\n1,\"A\r\nna\"\r\n\r\n2,B\"ia\r\n3,\"C\"\"\"\r",
+		"id;name;email\n1;a;b@c.de\n\n;x;\n 2 ;\"y\n\";z\n",
+		"id,name,bonifiq.enrolled\n1,Ana,true\n2,\"Bia,false\n3,Caio,true\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dir := t.TempDir()
+		t.Chdir(dir)
+		if err := os.WriteFile("f.csv", data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		want, wantCust := loadWith(t, 1, 1, false, "f.csv")
+		got, gotCust := loadWith(t, 2, 3, true, "f.csv")
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("diagnostics (-csv.Reader one by one +batched):\n%s", diff)
+		}
+		if !slices.EqualFunc(wantCust, gotCust, sameCustomer) {
+			t.Errorf("customers (-csv.Reader one by one +batched):\n%s", cmp.Diff(wantCust, gotCust))
+		}
+	})
+}
