@@ -24,8 +24,7 @@ type table struct {
 	l    *loader
 	file string  // Pos.File
 	src  *source // nil for a CSV named as a manifest
-	r    *csv.Reader
-	// xl is set instead of r for a worksheet.
+	// xl is set for a worksheet.
 	xl *xlsxTable
 	// checkUTF8 is set unless the file is decoded from another encoding,
 	// whose decoder makes valid UTF-8.
@@ -50,11 +49,18 @@ type table struct {
 	// that is reported once, not on every row.
 	noProviders bool
 
-	// The row at hand.
+	// keep says, by column, whether the customers may hold the text of
+	// its cells: the id's do, a boolean's or an enum's never do (their
+	// values are constants), nor do those of a column no key reads.
+	keep []bool
+
+	// The row at hand: its cells and, in a CSV, where the reader found
+	// them (csv.Reader.FieldPos); its customer; the paths of its rejected
+	// values.
 	rec    []string
-	cells  []string // trimmed cell of each slot
-	id     string
-	rowPos engine.Pos
+	fpos   []fieldPos
+	recBuf []string // holds rec for a CSV's worker
+	cur    *engine.Customer
 	bad    []string
 }
 
@@ -131,11 +137,11 @@ func (l *loader) readCSV(path string, src *source) {
 		return
 	}
 	comma := detectComma(br)
-	r := csv.NewReader(&boundedRecords{r: br})
+	rb := bufio.NewReaderSize(&boundedRecords{r: br}, 64<<10)
+	r := csv.NewReader(rb)
 	r.Comma = comma
 	r.ReuseRecord = true
 	r.FieldsPerRecord = -1
-	t.r = r
 
 	header, err := r.Read()
 	if errors.Is(err, io.EOF) {
@@ -152,7 +158,7 @@ func (l *loader) readCSV(path string, src *source) {
 		t.invalidUTF8(t.headerLine)
 		return
 	}
-	t.rec = header
+	t.rec, t.fpos = header, appendFieldPos(nil, r, len(header))
 	hpos := make([]engine.Pos, len(header))
 	t.header = make([]string, len(header))
 	for i, h := range header {
@@ -172,40 +178,18 @@ func (l *loader) readCSV(path string, src *source) {
 		}
 	}
 
-	rows := 0
-	for {
-		rec, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			break
+	t.keepColumns()
+	t.readRows(newRowReader(rb, r, t.keep, header, int(t.fpos[len(header)-1].line)))
+}
+
+// keepColumns sets t.keep.
+func (t *table) keepColumns() {
+	t.keep = make([]bool, len(t.header))
+	t.keep[t.idCol] = true
+	for _, s := range t.slots {
+		if s.col >= 0 && s.key.Type != engine.TypeBool && s.key.Type != engine.TypeEnum {
+			t.keep[s.col] = true
 		}
-		if err != nil {
-			rows++
-			if !t.readError(err) {
-				return
-			}
-			continue
-		}
-		t.rec = rec
-		if emptyRow(rec) {
-			continue
-		}
-		rows++
-		if t.checkUTF8 && !validCells(rec) {
-			line, _ := r.FieldPos(0)
-			t.invalidUTF8(line)
-			return
-		}
-		if len(rec) != len(t.header) {
-			line, _ := r.FieldPos(0)
-			l.add(engine.Error, engine.Pos{File: path, Line: int32(line), Col: 1},
-				fmt.Sprintf("row has %d cells, but the header has %d", len(rec), len(t.header)),
-				"every row needs one cell per column; quote cells that hold the delimiter")
-			continue
-		}
-		t.row()
-	}
-	if rows == 0 {
-		l.add(engine.Error, engine.Pos{File: path}, "empty manifest: a header row and no customers", "")
 	}
 }
 
@@ -315,7 +299,6 @@ func (t *table) setColumns(hpos []engine.Pos) bool {
 	}
 	t.idSlot = slot{col: t.idCol, key: engine.IDKey, path: engine.IDKey.Path, label: t.header[t.idCol]}
 	t.slots = slots
-	t.cells = make([]string, len(slots))
 	t.colOf = make(map[string]int, len(slots)+1)
 	t.colOf[engine.IDKey.Path] = t.idCol
 	bits := t.base
@@ -339,8 +322,10 @@ func (t *table) setColumns(hpos []engine.Pos) bool {
 	return true
 }
 
-// row loads the row at hand, a non-empty one of the header's width.
-func (t *table) row() {
+// row loads the row at hand, a non-empty one of the header's width, and
+// returns the customer to add (loader.addCustomer), or nil when its id is
+// rejected.
+func (t *table) row() *engine.Customer {
 	l := t.l
 	rec := t.rec
 	nf := t.nDefOnly
@@ -349,17 +334,14 @@ func (t *table) row() {
 		if s.col < 0 {
 			continue
 		}
-		cell := trimSpace(rec[s.col])
-		t.cells[j] = cell
-		if cell != "" || s.hasDef {
+		if s.hasDef || trimSpace(rec[s.col]) != "" {
 			nf++
 		}
 	}
 	c := l.newCustomer()
 	c.Pos = t.cellPos(t.idCol)
-	t.rowPos = c.Pos
+	t.cur = c
 	id := trimSpace(rec[t.idCol])
-	t.id = id
 	t.bad = t.bad[:0]
 	idOK := false
 	switch id {
@@ -381,7 +363,7 @@ func (t *table) row() {
 		s := &t.slots[j]
 		cell := ""
 		if s.col >= 0 {
-			cell = t.cells[j]
+			cell = trimSpace(rec[s.col])
 		}
 		if cell == "" {
 			if s.hasDef {
@@ -408,10 +390,10 @@ func (t *table) row() {
 	}
 	c.ID, c.Fields, c.Managed = id, fields, managed
 	if !idOK {
-		return
+		return nil
 	}
 	l.checkRecord(c, t.bad, t, t.rules)
-	l.addCustomer(c)
+	return c
 }
 
 func (t *table) cellError(s *slot, p problem) {
@@ -424,12 +406,12 @@ func (t *table) pos(path string) engine.Pos {
 	if col, ok := t.colOf[path]; ok && col != t.idCol {
 		return t.cellPos(col)
 	}
-	return t.rowPos
+	return t.cur.Pos
 }
 
 func (t *table) label(path string) string {
 	if path == "" {
-		return fmt.Sprintf("customer %q", t.id)
+		return fmt.Sprintf("customer %q", t.cur.ID)
 	}
 	if col, ok := t.colOf[path]; ok {
 		return t.header[col]
@@ -486,11 +468,11 @@ func (t *table) cellPos(i int) engine.Pos {
 	if t.xl != nil {
 		return engine.Pos{File: t.file, Sheet: t.xl.sheet, Line: t.xl.rows.row, Col: int32(i + 1)}
 	}
-	line, col := t.r.FieldPos(i)
+	line, col := t.fpos[i].line, t.fpos[i].col
 	if col > 1 {
 		col = t.charCol(i, line)
 	}
-	return engine.Pos{File: t.file, Line: int32(line), Col: int32(col)}
+	return engine.Pos{File: t.file, Line: line, Col: col}
 }
 
 // linePos returns the position of a line, or of a worksheet's row.
@@ -521,12 +503,9 @@ func (t *table) cellValue(s *slot, cell string) (engine.Value, problem) {
 	return v, p
 }
 
-func (t *table) charCol(i, line int) int {
+func (t *table) charCol(i int, line int32) int32 {
 	k := i
-	for k > 0 {
-		if l, _ := t.r.FieldPos(k - 1); l != line {
-			break
-		}
+	for k > 0 && t.fpos[k-1].line == line {
 		k--
 	}
 	col := 1
@@ -539,16 +518,15 @@ func (t *table) charCol(i, line int) int {
 		col += utf8.RuneCountInString(tail) + strings.Count(tail, `"`) + 2
 	}
 	for j := k; j < i; j++ {
-		_, start := t.r.FieldPos(j)
-		_, next := t.r.FieldPos(j + 1)
+		start, next := t.fpos[j].col, t.fpos[j+1].col
 		v := t.rec[j]
-		if next-start-1 == len(v) {
+		if int(next-start-1) == len(v) {
 			col += utf8.RuneCountInString(v) + 1
 		} else {
 			col += utf8.RuneCountInString(v) + strings.Count(v, `"`) + 3
 		}
 	}
-	return col
+	return int32(col)
 }
 
 // detectComma picks the delimiter of the header line: ';' when it has more

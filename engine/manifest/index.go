@@ -13,7 +13,8 @@ import (
 // million ids takes 53 MB that the GC scans on every cycle. Loading large
 // CSVs is bound by memory, so that is worth its few lines.
 type idIndex struct {
-	seed maphash.Seed
+	seed   maphash.Seed
+	seeded bool
 	// slots hold the hash's top 32 bits and 1 + the customer's position in
 	// the list, or 0 when empty.
 	slots []uint64
@@ -26,23 +27,39 @@ func (x *idIndex) reserve(n int, list []*engine.Customer) {
 	if need <= len(x.slots) {
 		return
 	}
-	if x.slots == nil {
-		x.seed = maphash.MakeSeed()
-	}
+	x.init()
 	old := x.slots
 	x.slots = make([]uint64, 1<<bits.Len(uint(need-1)))
+	// Lookups read a slot before an insert writes it: write every page
+	// first (see prefault).
+	for i := 0; i < len(x.slots); i += pageSize / 8 {
+		x.slots[i] = 0
+	}
 	for _, s := range old {
 		if s != 0 {
-			i := x.find(foldID(list[uint32(s)-1].ID), list)
+			folded := foldID(list[uint32(s)-1].ID)
+			i := x.find(folded, x.hash(folded), list)
 			x.slots[i] = s
 		}
 	}
 }
 
-// find returns the slot that holds folded, or the empty slot where it
-// belongs.
-func (x *idIndex) find(folded string, list []*engine.Customer) int {
-	h := maphash.String(x.seed, folded)
+// init makes the hash's seed, once: before hash is called, which other
+// goroutines may do (a CSV's workers hash the ids of their rows).
+func (x *idIndex) init() {
+	if !x.seeded {
+		x.seed, x.seeded = maphash.MakeSeed(), true
+	}
+}
+
+// hash returns the hash of an id folded to lower case. It only reads x.
+func (x *idIndex) hash(folded string) uint64 {
+	return maphash.String(x.seed, folded)
+}
+
+// find returns the slot that holds folded, whose hash is h, or the empty
+// slot where it belongs.
+func (x *idIndex) find(folded string, h uint64, list []*engine.Customer) int {
 	mask := uint64(len(x.slots) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
 		s := x.slots[i]
@@ -58,10 +75,16 @@ func (x *idIndex) find(folded string, list []*engine.Customer) int {
 // lookup returns the first customer whose id folds to folded, or nil and
 // the slot to insert it at.
 func (x *idIndex) lookup(folded string, list []*engine.Customer) (*engine.Customer, int) {
+	x.init()
+	return x.lookupHash(folded, x.hash(folded), list)
+}
+
+// lookupHash is lookup with the hash of folded.
+func (x *idIndex) lookupHash(folded string, h uint64, list []*engine.Customer) (*engine.Customer, int) {
 	if 2*(x.n+1) > len(x.slots) {
 		x.reserve(max(x.n, 64), list)
 	}
-	i := x.find(folded, list)
+	i := x.find(folded, h, list)
 	if s := x.slots[i]; s != 0 {
 		return list[uint32(s)-1], i
 	}
@@ -71,7 +94,22 @@ func (x *idIndex) lookup(folded string, list []*engine.Customer) (*engine.Custom
 // insert records that the customer at position pos of the list has the
 // id that the lookup returning slot i was for.
 func (x *idIndex) insert(i int, folded string, pos int) {
-	h := maphash.String(x.seed, folded)
+	x.insertHash(i, x.hash(folded), pos)
+}
+
+// insertHash is insert with the hash of the id.
+func (x *idIndex) insertHash(i int, h uint64, pos int) {
 	x.slots[i] = h>>32<<32 | uint64(pos+1)
 	x.n++
+}
+
+// touch reads the slot where an id of hash h is looked up first, and
+// returns it to be summed: looking up a batch of ids, touching all their
+// slots first lets their cache misses overlap rather than come one at a
+// time.
+func (x *idIndex) touch(h uint64) uint64 {
+	if len(x.slots) == 0 {
+		return 0
+	}
+	return x.slots[h&uint64(len(x.slots)-1)]
 }

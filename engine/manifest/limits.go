@@ -1,6 +1,7 @@
 package manifest
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -33,7 +34,10 @@ func (e *errRecordTooLong) Error() string {
 // boundedRecords passes a CSV stream through, failing once a record (the
 // bytes between two line ends outside quotes) exceeds MaxRecordBytes: the
 // CSV reader then never holds more than that of one row. Quotes are
-// counted by parity, which doubled quotes ("") keep.
+// counted by parity, which doubled quotes ("") keep. An error, the end of
+// the stream included, is returned again on every later call: the CSV is
+// read by two readers of one bufio.Reader (rowReader), and either may be
+// the one to see it first.
 type boundedRecords struct {
 	r      io.Reader
 	n      int  // bytes of the record so far
@@ -47,8 +51,45 @@ func (b *boundedRecords) Read(p []byte) (int, error) {
 		return 0, b.err
 	}
 	n, err := b.r.Read(p)
-	for i := 0; i < n; i++ {
-		switch p[i] {
+	for i := 0; i < n; {
+		// The run up to the next quote, at once while the record cannot
+		// grow past the limit in it.
+		run := p[i:n]
+		if q := bytes.IndexByte(run, '"'); q >= 0 {
+			run = run[:q]
+		}
+		if b.n+len(run) > MaxRecordBytes {
+			if j := b.scan(run); j >= 0 {
+				return i + j, b.err
+			}
+		} else {
+			nl := bytes.Count(run, newline)
+			b.line += nl
+			if nl > 0 && !b.quoted {
+				b.n = len(run) - 1 - bytes.LastIndexByte(run, '\n')
+			} else {
+				b.n += len(run)
+			}
+		}
+		i += len(run)
+		if i < n {
+			if j := b.scan(p[i : i+1]); j >= 0 {
+				return i + j, b.err
+			}
+			i++
+		}
+	}
+	b.err = err
+	return n, err
+}
+
+var newline = []byte{'\n'}
+
+// scan counts p byte by byte, and returns the index of the byte at which
+// the record passes MaxRecordBytes (setting b.err), or -1.
+func (b *boundedRecords) scan(p []byte) int {
+	for i, c := range p {
+		switch c {
 		case '"':
 			b.quoted = !b.quoted
 		case '\n':
@@ -61,10 +102,10 @@ func (b *boundedRecords) Read(p []byte) (int, error) {
 		b.n++
 		if b.n > MaxRecordBytes {
 			b.err = &errRecordTooLong{line: b.line + 1}
-			return i, b.err
+			return i
 		}
 	}
-	return n, err
+	return -1
 }
 
 // openRegular opens a manifest, which must be a regular file (a symlink to

@@ -61,34 +61,17 @@ func (l *loader) checkRecord(c *engine.Customer, bad []string, src recordSource,
 	n := 0
 	for i, svc := range sc.reg.Services() {
 		managed := c.Managed&(1<<i) != 0
-		for _, r := range sc.rules[i] {
+		for j := range sc.rules[i] {
 			on := rules == nil || rules[n]
 			n++
-			if !managed || !on {
-				continue
-			}
-			get := func(field string) (engine.Value, bool) { return c.Fields.Get(sc.reg.Path(svc.Name, field)) }
-			isBad := func(field string) bool { return slices.Contains(bad, sc.reg.Path(svc.Name, field)) }
-			for _, p := range r.rule.Check(c.ID, get, isBad) {
-				at := sc.reg.Path(svc.Name, p.At)
-				label := at
-				if p.Label != "" {
-					label = sc.reg.Path(svc.Name, p.Label)
-				}
-				l.add(engine.Error, src.pos(at), src.label(label)+": "+p.Summary, p.Detail)
+			if managed && on {
+				l.checkRule(c, bad, src, svc, &sc.rules[i][j])
 			}
 		}
 		if !managed {
 			continue
 		}
-		for j := range svc.Keys {
-			sk := &svc.Keys[j]
-			if !sk.Shared || sk.MaxLen == 0 {
-				continue
-			}
-			if k := sc.reg.LookupKey(sk.Field); k != nil && k.MaxLen != 0 && k.MaxLen <= sk.MaxLen {
-				continue // the manifest-level bound already holds it
-			}
+		for _, sk := range sc.lenChecks[i] {
 			if v, ok := c.Fields.Get(sk.Field); ok && len(v.S) > sk.MaxLen {
 				if n := utf8.RuneCountInString(v.S); n > sk.MaxLen {
 					errorAt(sk.Field, sk.LongDetail, "too long for %s: %d characters (at most %d)", svc.Name, n, sk.MaxLen)
@@ -101,5 +84,22 @@ func (l *loader) checkRecord(c *engine.Customer, bad []string, src recordSource,
 		if hint, report := src.unmanagedHint(); report {
 			l.add(engine.Warning, c.Pos, src.label("")+": managed in no provider", hint)
 		}
+	}
+}
+
+// checkRule applies one of service svc's record rules to c. It is apart
+// from checkRecord so that only the records a rule applies to allocate its
+// closures.
+func (l *loader) checkRule(c *engine.Customer, bad []string, src recordSource, svc *engine.Service, r *serviceRule) {
+	reg := l.sc.reg
+	get := func(field string) (engine.Value, bool) { return c.Fields.Get(reg.Path(svc.Name, field)) }
+	isBad := func(field string) bool { return slices.Contains(bad, reg.Path(svc.Name, field)) }
+	for _, p := range r.rule.Check(c.ID, get, isBad) {
+		at := reg.Path(svc.Name, p.At)
+		label := at
+		if p.Label != "" {
+			label = reg.Path(svc.Name, p.Label)
+		}
+		l.add(engine.Error, src.pos(at), src.label(label)+": "+p.Summary, p.Detail)
 	}
 }

@@ -33,6 +33,9 @@ type schema struct {
 	examples []string
 	// rules are each service's record rules, by registry index.
 	rules [][]serviceRule
+	// lenChecks are, by registry index, the shared keys on which each
+	// service puts a stricter bound (MaxLen) than the key's own.
+	lenChecks [][]*engine.ServiceKey
 }
 
 // serviceRule is one of a service's record rules, with the manifest paths
@@ -67,7 +70,18 @@ func schemaOf(reg *engine.Registry) *schema {
 		}
 	}
 	sc.rules = make([][]serviceRule, len(reg.Services()))
+	sc.lenChecks = make([][]*engine.ServiceKey, len(reg.Services()))
 	for i, svc := range reg.Services() {
+		for j := range svc.Keys {
+			sk := &svc.Keys[j]
+			if !sk.Shared || sk.MaxLen == 0 {
+				continue
+			}
+			if k := reg.LookupKey(sk.Field); k != nil && k.MaxLen != 0 && k.MaxLen <= sk.MaxLen {
+				continue // the manifest-level bound already holds it
+			}
+			sc.lenChecks[i] = append(sc.lenChecks[i], sk)
+		}
 		if svc.Example != "" {
 			sc.examples = append(sc.examples, svc.Name+"."+svc.Example)
 		}

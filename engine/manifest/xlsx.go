@@ -196,7 +196,9 @@ func (t *table) readSheet() {
 			continue
 		}
 		n++
-		t.row()
+		if c := t.row(); c != nil {
+			l.addCustomer(c)
+		}
 	}
 	if rows.err == nil && n == 0 {
 		l.add(engine.Error, engine.Pos{File: t.file, Sheet: xt.sheet}, "empty manifest: a header row and no customers", "")
