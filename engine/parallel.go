@@ -98,12 +98,15 @@ func WriteParallel(w io.Writer, n int, render func(dst []byte, i int) []byte) er
 
 // WriteChanges writes render(ch) for every change of p to w, in address
 // order, segment by segment on every core (a lazy plan builds each
-// segment's creates there, and drops them once written).
+// segment's creates there, in memory it reuses once they are written).
+// render must not keep ch.
 func (p *Plan) WriteChanges(w io.Writer, render func(dst []byte, ch *Change) []byte) error {
 	return writeOrdered(w, p.Segments(), 1, func(b []byte, i int) []byte {
-		for _, ch := range p.Segment(i) {
+		changes, done := p.segmentScratch(i)
+		for _, ch := range changes {
 			b = render(b, ch)
 		}
+		done()
 		return b
 	})
 }

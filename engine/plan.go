@@ -82,14 +82,17 @@ type planPart struct {
 	targets *matcher
 	proj    projector
 	slabs   slabs
+	merged  []*Change // segmentScratch's
 }
 
 // slabs hand out a create's change, desired resource, fields and source
-// from blocks: plans build millions of creates.
+// from blocks: plans build millions of creates. A lazy plan's segments,
+// written and dropped one after the other, hand the same blocks out again
+// (reuse).
 type slabs struct {
-	creates []changeResource
-	fields  Fields
-	text    []byte
+	creates block[changeResource]
+	fields  block[Field]
+	text    block[byte]
 }
 
 // changeResource is a change and its desired resource, allocated together.
@@ -100,52 +103,79 @@ type changeResource struct {
 
 const slabCreates = 512
 
-func (sl *slabs) create() *changeResource {
-	if len(sl.creates) == 0 {
-		sl.creates = make([]changeResource, slabCreates)
+// block hands out runs of Ts from blocks of at least size, keeping the
+// blocks for reuse when keep is set.
+type block[T any] struct {
+	cur    []T
+	keep   bool
+	blocks [][]T // kept, in the order made
+	next   int   // the kept block to hand out after cur
+}
+
+// take returns n Ts, capacity clipped so that appending reallocates rather
+// than overwrite the next run.
+func (b *block[T]) take(n, size int) []T {
+	if n > len(b.cur) {
+		if b.next < len(b.blocks) && n <= len(b.blocks[b.next]) {
+			b.cur = b.blocks[b.next]
+			b.next++
+		} else {
+			b.cur = make([]T, max(n, size))
+			if b.keep {
+				b.blocks = append(b.blocks, b.cur)
+				b.next = len(b.blocks)
+			}
+		}
 	}
-	cr := &sl.creates[0]
-	sl.creates = sl.creates[1:]
+	run := b.cur[:n:n]
+	b.cur = b.cur[n:]
+	return run
+}
+
+// reuse hands out the kept blocks again: every run taken before is dead.
+func (b *block[T]) reuse() {
+	b.cur, b.next = nil, 0
+}
+
+// reuse makes sl hand out its blocks again, keeping from now on the
+// blocks it makes: whatever sl handed out before must be dead.
+func (sl *slabs) reuse() {
+	sl.creates.keep, sl.fields.keep, sl.text.keep = true, true, true
+	sl.creates.reuse()
+	sl.fields.reuse()
+	sl.text.reuse()
+}
+
+func (sl *slabs) create() *changeResource {
+	cr := &sl.creates.take(1, slabCreates)[0]
+	*cr = changeResource{}
 	return cr
 }
 
-// fieldsOf returns room for n fields, its capacity clipped so that
-// appending reallocates rather than overwrite the next create's.
-func (sl *slabs) fieldsOf(n int) Fields {
-	if n > len(sl.fields) {
-		sl.fields = make(Fields, max(n, 8*slabCreates))
-	}
-	fs := sl.fields[:n:n]
-	sl.fields = sl.fields[n:]
-	return fs
-}
+// fieldsOf returns room for n fields.
+func (sl *slabs) fieldsOf(n int) Fields { return sl.fields.take(n, 8*slabCreates) }
 
-// address returns PROVIDER/ID, its text kept in a block as fileLine's.
+// address returns PROVIDER/ID, its text kept in a block.
 func (sl *slabs) address(prov, id string) string {
-	need := len(prov) + 1 + len(id)
-	if cap(sl.text)-len(sl.text) < need {
-		sl.text = make([]byte, 0, max(need, 32<<10))
-	}
-	start := len(sl.text)
-	sl.text = append(append(append(sl.text, prov...), '/'), id...)
-	return unsafe.String(&sl.text[start], need)
+	b := sl.text.take(len(prov)+1+len(id), 32<<10)
+	n := copy(b, prov)
+	b[n] = '/'
+	copy(b[n+1:], id)
+	return unsafe.String(&b[0], len(b))
 }
 
-// fileLine returns p.FileLine(), its text kept in a block that is only
-// ever appended to, so the string stays valid.
+// fileLine returns p.FileLine(), its text kept in a block.
 func (sl *slabs) fileLine(p Pos) string {
 	if p.File == "" || p.Sheet != "" || p.Line == 0 {
 		return p.FileLine()
 	}
-	need := len(p.File) + 12
-	if cap(sl.text)-len(sl.text) < need {
-		sl.text = make([]byte, 0, max(need, 32<<10))
-	}
-	start := len(sl.text)
-	sl.text = append(sl.text, p.File...)
-	sl.text = append(sl.text, ':')
-	sl.text = strconv.AppendInt(sl.text, int64(p.Line), 10)
-	return unsafe.String(&sl.text[start], len(sl.text)-start)
+	var num [12]byte
+	digits := strconv.AppendInt(num[:0], int64(p.Line), 10)
+	b := sl.text.take(len(p.File)+1+len(digits), 32<<10)
+	n := copy(b, p.File)
+	b[n] = ':'
+	copy(b[n+1:], digits)
+	return unsafe.String(&b[0], len(b))
 }
 
 func (pt *planPart) diff(reg *Registry, customers []*Customer, s *State, opts PlanOptions) {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -124,15 +125,7 @@ func (p *Plan) Materialize() {
 
 func (lz *lazyCreates) segment(reg *Registry, i int) []*Change {
 	out := lz.segmentChanges(i)
-	lz.mu.Lock()
-	done := lz.tallies[i] != nil
-	lz.mu.Unlock()
-	if !done {
-		t := tally(reg, out)
-		lz.mu.Lock()
-		lz.tallies[i] = t
-		lz.mu.Unlock()
-	}
+	lz.record(reg, i, out)
 	return out
 }
 
@@ -195,6 +188,48 @@ func (p *Plan) tallies() []callTally {
 		}
 	}
 	return sum
+}
+
+// scratchParts holds the planParts whose blocks WriteChanges hands out
+// again for each lazy segment it writes and drops.
+var scratchParts = sync.Pool{New: func() any { return new(planPart) }}
+
+// segmentScratch is Segment(i) for a caller that drops the changes before
+// it calls done: a lazy plan builds them in reused memory.
+func (p *Plan) segmentScratch(i int) (changes []*Change, done func()) {
+	lz := p.lazy
+	if lz == nil || i == len(lz.jobs) {
+		return p.Segment(i), func() {}
+	}
+	pt := scratchParts.Get().(*planPart)
+	pt.slabs.reuse()
+	pt.changes, pt.diags, pt.sum = pt.changes[:0], pt.diags[:0], Summary{}
+	j := lz.jobs[i]
+	lz.m.creates(pt, j.pi, j.lo, j.hi)
+	changes = pt.changes
+	if scanned := lz.scanned[lz.cuts[i]:lz.cuts[i+1]]; len(scanned) > 0 {
+		pt.merged = slices.Grow(pt.merged[:0], len(scanned)+len(changes))[:len(scanned)+len(changes)]
+		mergeRuns(pt.merged, scanned, changes, func(a, b *Change) int { return strings.Compare(a.Address, b.Address) })
+		changes = pt.merged
+	}
+	lz.record(p.Registry, i, changes)
+	return changes, func() {
+		clear(pt.merged)
+		scratchParts.Put(pt)
+	}
+}
+
+// record keeps the tally of segment i, the first time it is built.
+func (lz *lazyCreates) record(reg *Registry, i int, changes []*Change) {
+	lz.mu.Lock()
+	done := lz.tallies[i] != nil
+	lz.mu.Unlock()
+	if !done {
+		t := tally(reg, changes)
+		lz.mu.Lock()
+		lz.tallies[i] = t
+		lz.mu.Unlock()
+	}
 }
 
 // segmentChanges builds segment i.

@@ -226,6 +226,18 @@ func TestPlanScanIsMakePlan(t *testing.T) {
 			if diff := cmp.Diff(want.CallStats(), fresh.CallStats()); diff != "" { // no segment built yet
 				t.Errorf("lazy call stats, before any segment (-load +lazy):\n%s", diff)
 			}
+			// Written, its segments built in reused memory: the same bytes.
+			render := func(b []byte, ch *engine.Change) []byte { return append(engine.AppendChangeJSON(b, ch), '\n') }
+			var wantText, gotText bytes.Buffer
+			for _, ch := range want.Changes {
+				wantText.Write(render(nil, ch))
+			}
+			if err := fresh.WriteChanges(&gotText, render); err != nil {
+				t.Fatal(err)
+			}
+			if wantText.String() != gotText.String() {
+				t.Errorf("lazy plan written: %d bytes, want the %d of the loaded plan's changes", gotText.Len(), wantText.Len())
+			}
 			var segs []*engine.Change
 			for i := range lazy.Segments() {
 				segs = append(segs, lazy.Segment(i)...)
