@@ -8,6 +8,25 @@ import (
 	"sync"
 )
 
+// parallelFor calls fn(i) for every i in [0, n), on every core, and
+// waits.
+func parallelFor(n int, fn func(i int)) {
+	next := make(chan int, n)
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	var wg sync.WaitGroup
+	for range min(n, runtime.GOMAXPROCS(0)) {
+		wg.Go(func() {
+			for i := range next {
+				fn(i)
+			}
+		})
+	}
+	wg.Wait()
+}
+
 // SortChanges sorts changes by address, on every core.
 func SortChanges(changes []*Change) {
 	ParallelSort(changes, func(a, b *Change) int { return cmp.Compare(a.Address, b.Address) })

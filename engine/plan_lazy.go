@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -92,21 +91,7 @@ func (p *Plan) Segment(i int) []*Change {
 
 // EachSegment calls fn with every segment, on every core, and waits.
 func (p *Plan) EachSegment(fn func(i int, changes []*Change)) {
-	n := p.Segments()
-	next := make(chan int, n)
-	for i := range n {
-		next <- i
-	}
-	close(next)
-	var wg sync.WaitGroup
-	for range min(n, runtime.GOMAXPROCS(0)) {
-		wg.Go(func() {
-			for i := range next {
-				fn(i, p.Segment(i))
-			}
-		})
-	}
-	wg.Wait()
+	parallelFor(p.Segments(), func(i int) { fn(i, p.Segment(i)) })
 }
 
 // Materialize builds every change of a lazy plan into p.Changes.
@@ -165,20 +150,7 @@ func (p *Plan) tallies() []callTally {
 		}
 	}
 	lz.mu.Unlock()
-	next := make(chan int, len(todo))
-	for _, i := range todo {
-		next <- i
-	}
-	close(next)
-	var wg sync.WaitGroup
-	for range min(len(todo), runtime.GOMAXPROCS(0)) {
-		wg.Go(func() {
-			for i := range next {
-				lz.segment(p.Registry, i)
-			}
-		})
-	}
-	wg.Wait()
+	parallelFor(len(todo), func(k int) { lz.segment(p.Registry, todo[k]) })
 	sum := make([]callTally, len(p.Registry.Names()))
 	for _, t := range lz.tallies {
 		for k := range t {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -45,25 +44,14 @@ func MakePlanScan(ctx context.Context, d *Desired, scan StateScanner, opts PlanO
 	}
 	creates := make([]planPart, len(jobs))
 	count := make([]int, len(jobs))
-	next := make(chan int, len(jobs))
-	for i := range jobs {
-		next <- i
-	}
-	close(next)
-	var wg sync.WaitGroup
-	for range min(len(jobs), runtime.GOMAXPROCS(0)) {
-		wg.Go(func() {
-			for i := range next {
-				j := jobs[i]
-				if opts.Lazy {
-					count[i] = m.countCreates(&creates[i], j.pi, j.lo, j.hi)
-				} else {
-					m.creates(&creates[i], j.pi, j.lo, j.hi)
-				}
-			}
-		})
-	}
-	wg.Wait()
+	parallelFor(len(jobs), func(i int) {
+		j := jobs[i]
+		if opts.Lazy {
+			count[i] = m.countCreates(&creates[i], j.pi, j.lo, j.hi)
+		} else {
+			m.creates(&creates[i], j.pi, j.lo, j.hi)
+		}
+	})
 	p := &Plan{
 		Registry:     d.Registry,
 		StateLineage: info.Lineage,
@@ -282,21 +270,10 @@ func (m *merge) differs(pt *planPart, c *Customer, pi int, b *EntryBatch, rec *R
 func (m *merge) creates(pt *planPart, pi, lo, hi int) {
 	reg := m.d.Registry
 	prov := reg.Names()[pi]
-	pt.targets = newMatcher(m.opts.Targets)
-	pt.proj.reg = reg
-	buf := make([]byte, 0, 64)
-	for _, ci := range m.sorted[pi][lo:hi] {
-		if m.matched[ci].Load()&(1<<pi) != 0 {
-			continue
-		}
-		c := m.d.Customers[ci]
-		buf = append(append(append(buf[:0], prov...), '/'), c.ID...)
-		if !pt.targets.match(buf) {
-			continue
-		}
+	m.eachCreate(pt, pi, lo, hi, func(c *Customer, _ []byte) {
 		source := ""
 		pt.add(reg, c, diffCustomer(&pt.proj, &pt.slabs, c, prov, nil), &m.opts, &source)
-	}
+	})
 }
 
 // countCreates counts, without building them, the creates creates would
@@ -305,23 +282,12 @@ func (m *merge) countCreates(pt *planPart, pi, lo, hi int) int {
 	reg := m.d.Registry
 	prov := reg.Names()[pi]
 	svc := reg.Service(prov)
-	pt.targets = newMatcher(m.opts.Targets)
-	pt.proj.reg = reg
-	buf := make([]byte, 0, 64)
 	n := 0
-	for _, ci := range m.sorted[pi][lo:hi] {
-		if m.matched[ci].Load()&(1<<pi) != 0 {
-			continue
-		}
-		c := m.d.Customers[ci]
-		buf = append(append(append(buf[:0], prov...), '/'), c.ID...)
-		if !pt.targets.match(buf) {
-			continue
-		}
+	m.eachCreate(pt, pi, lo, hi, func(c *Customer, addr []byte) {
 		n++
 		pt.sum.Create++
 		if svc == nil {
-			continue
+			return
 		}
 		l := pt.proj.layout(c, pi, prov)
 		var missing []string
@@ -332,10 +298,31 @@ func (m *merge) countCreates(pt *planPart, pi, lo, hi int) int {
 			}
 		}
 		if len(missing) > 0 {
-			pt.diags = append(pt.diags, createDiag(c, string(buf), missing))
+			pt.diags = append(pt.diags, createDiag(c, string(addr), missing))
+		}
+	})
+	return n
+}
+
+// eachCreate calls fn with each customer m.sorted[pi][lo:hi] that no state
+// entry of service pi matched and the targets match, and its address
+// (valid during the call).
+func (m *merge) eachCreate(pt *planPart, pi, lo, hi int, fn func(c *Customer, addr []byte)) {
+	reg := m.d.Registry
+	prov := reg.Names()[pi]
+	pt.targets = newMatcher(m.opts.Targets)
+	pt.proj.reg = reg
+	buf := make([]byte, 0, 64)
+	for _, ci := range m.sorted[pi][lo:hi] {
+		if m.matched[ci].Load()&(1<<pi) != 0 {
+			continue
+		}
+		c := m.d.Customers[ci]
+		buf = append(append(append(buf[:0], prov...), '/'), c.ID...)
+		if pt.targets.match(buf) {
+			fn(c, buf)
 		}
 	}
-	return n
 }
 
 // seek returns the first position at or after from in order (indexes of

@@ -71,16 +71,10 @@ func (d *LineDecoder) Fill(b *engine.EntryBatch) {
 	b.Arena = p.arena
 	b.Recs, b.Fields = b.Recs[:0], b.Fields[:0]
 	for _, f := range p.fields {
-		b.Fields = append(b.Fields, engine.RawField{Name: f.name, Val: engine.Span{Off: int32(f.val.off), End: int32(f.val.end)}, Lit: f.lit, Kind: f.kind})
+		b.Fields = append(b.Fields, f.raw())
 	}
 	for _, r := range p.recs {
-		b.Recs = append(b.Recs, engine.RawEntry{
-			Line:     int32(r.line),
-			Provider: r.provider,
-			Addr:     engine.Span{Off: int32(r.addr.off), End: int32(r.addr.end)},
-			Fields:   engine.Span{Off: int32(r.fields.off), End: int32(r.fields.end)},
-			IDs:      engine.Span{Off: int32(r.ids.off), End: int32(r.ids.end)},
-		})
+		b.Recs = append(b.Recs, r.raw())
 	}
 }
 

@@ -124,7 +124,7 @@ func (p *lineParser) scanChunk(c *chunk, name string, b *engine.EntryBatch, visi
 	b.Seq, b.Arena = c.seq, p.arena
 	b.Recs, b.Fields = b.Recs[:0], b.Fields[:0]
 	for _, f := range p.fields {
-		b.Fields = append(b.Fields, engine.RawField{Name: f.name, Val: engine.Span{Off: int32(f.val.off), End: int32(f.val.end)}, Lit: f.lit, Kind: f.kind})
+		b.Fields = append(b.Fields, f.raw())
 	}
 	var prev []byte
 	for i, r := range p.recs {
@@ -141,13 +141,7 @@ func (p *lineParser) scanChunk(c *chunk, name string, b *engine.EntryBatch, visi
 			}
 		}
 		prev = addr
-		b.Recs = append(b.Recs, engine.RawEntry{
-			Line:     int32(r.line),
-			Provider: r.provider,
-			Addr:     engine.Span{Off: int32(r.addr.off), End: int32(r.addr.end)},
-			Fields:   engine.Span{Off: int32(r.fields.off), End: int32(r.fields.end)},
-			IDs:      engine.Span{Off: int32(r.ids.off), End: int32(r.ids.end)},
-		})
+		b.Recs = append(b.Recs, r.raw())
 		res.lines = append(res.lines, int32(r.line))
 	}
 	if res.n = len(b.Recs); res.n > 0 {
@@ -162,3 +156,15 @@ func (p *lineParser) scanChunk(c *chunk, name string, b *engine.EntryBatch, visi
 	}
 	return res
 }
+
+// raw returns f as an EntryBatch holds it.
+func (f *fieldRec) raw() engine.RawField {
+	return engine.RawField{Name: f.name, Val: f.val.raw(), Lit: f.lit, Kind: f.kind}
+}
+
+// raw returns r as an EntryBatch holds it.
+func (r *entryRec) raw() engine.RawEntry {
+	return engine.RawEntry{Line: int32(r.line), Provider: r.provider, Addr: r.addr.raw(), Fields: r.fields.raw(), IDs: r.ids.raw()}
+}
+
+func (s span) raw() engine.Span { return engine.Span{Off: int32(s.off), End: int32(s.end)} }

@@ -2,10 +2,6 @@ package pg
 
 import (
 	"errors"
-	"fmt"
-	"maps"
-	"math/rand/v2"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -16,8 +12,7 @@ import (
 
 	"github.com/reconcile-dev/reconcile/engine"
 	"github.com/reconcile-dev/reconcile/engine/enginetest"
-	"github.com/reconcile-dev/reconcile/engine/manifest"
-	"github.com/reconcile-dev/reconcile/providers/registry"
+	"github.com/reconcile-dev/reconcile/engine/state/backendtest"
 )
 
 // scanAll scans b and returns its batches' entries in Seq order, checking
@@ -114,97 +109,15 @@ func TestPostgresScanIsLoad(t *testing.T) {
 }
 
 // TestPostgresPlanScanIsMakePlan: the plan merged with the workspace as
-// Scan streams it is the plan made against the state Load reads, change
-// for change, count for count, diagnostic for diagnostic, over states of
-// several batches with updates, creates, forgets, disables, absent
-// entries, fields the manifests leave out, and targets (as
-// TestPlanScanIsMakePlan does for the file backend).
+// Scan streams it is the plan made against the state Load reads
+// (backendtest.PlanScan, which the file backend passes too), over states
+// of several batches.
 func TestPostgresPlanScanIsMakePlan(t *testing.T) {
 	url := testURL(t)
-	reg := registry.Default()
-	const n = 6000
-	csvPath := filepath.Join(t.TempDir(), "customers.csv")
-	if err := enginetest.WriteCSV(csvPath, n); err != nil {
-		t.Fatal(err)
-	}
-	d, diags := manifest.Load(reg, []string{csvPath})
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	for seed := range uint64(4) {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			rnd := rand.New(rand.NewPCG(seed, 7))
-			s := enginetest.State(n, 50)
-			// In address order, so that a seed always makes the same state.
-			for _, addr := range slices.Sorted(maps.Keys(s.Resources)) {
-				e := s.Resources[addr]
-				switch rnd.IntN(40) {
-				case 0: // gone from the state: a create
-					delete(s.Resources, addr)
-				case 1: // a field the manifests leave out: no change
-					e.Fields = e.Fields.Set("zz.unmanaged", engine.String("x"))
-				case 2: // import found it missing
-					s.Resources[addr] = engine.AbsentEntry(e.Provider, e.ID)
-				case 3: // a different value
-					e.Fields = e.Fields.Set("name", engine.String("Someone else"))
-				}
-			}
-			for i := range 300 { // gone from the manifests: forgets, or disables
-				e := &engine.Entry{Provider: []string{"bonifiq", "tomticket", "invisiblecollector"}[i%3], ID: fmt.Sprintf("gone-%d", i),
-					Fields: engine.Fields{{Name: "name", Value: engine.String("Gone")}}}
-				s.Resources[e.Address()] = e
-			}
-			ws := freshWorkspace(t)
-			if err := openTest(t, url, ws).Save(t.Context(), s); err != nil {
-				t.Fatal(err)
-			}
-			if len(s.Resources) < 2*rowsPerBlock {
-				t.Fatalf("a state of %d entries: want several batches", len(s.Resources))
-			}
-			loaded, err := openTest(t, url, ws).Load(t.Context())
-			if err != nil {
-				t.Fatal(err)
-			}
-			dd := *d
-			dd.Providers = map[string]engine.ProviderConfig{}
-			for k, v := range d.Providers {
-				dd.Providers[k] = v
-			}
-			if seed%2 == 1 {
-				cfg := dd.Providers["bonifiq"]
-				cfg.OnRemove = engine.OnRemoveDisable
-				dd.Providers["bonifiq"] = cfg
-			}
-			var targets []string
-			if seed == 3 {
-				targets = []string{"tomticket/1001*", "bonifiq/gone-*", "nothing/*"}
-			}
-			opts := engine.PlanOptions{Targets: targets}
-			want, wantDiags := engine.MakePlan(&dd, loaded, opts)
-			got, gotDiags, info, err := engine.MakePlanScan(t.Context(), &dd, openTest(t, url, ws), opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if info.Entries != len(s.Resources) || info.Lineage != loaded.Lineage || info.Serial != loaded.Serial {
-				t.Errorf("scan info %+v, want %d entries of %s serial %d", info, len(s.Resources), loaded.Lineage, loaded.Serial)
-			}
-			if got.StateLineage != want.StateLineage || got.StateSerial != want.StateSerial {
-				t.Errorf("plan made against %s serial %d, want %s serial %d", got.StateLineage, got.StateSerial, want.StateLineage, want.StateSerial)
-			}
-			if want.Summary.Changes() == 0 || want.Summary.Create == 0 || want.Summary.Forget+want.Summary.Disable == 0 || want.Summary.Update == 0 {
-				t.Fatalf("the case plans too little: %+v", want.Summary)
-			}
-			if diff := cmp.Diff(want.Summary, got.Summary); diff != "" {
-				t.Errorf("summary (-load +scan):\n%s", diff)
-			}
-			if diff := cmp.Diff(want.Changes, got.Changes, cmpopts.EquateEmpty()); diff != "" {
-				t.Errorf("changes (-load +scan):\n%s", diff)
-			}
-			if diff := cmp.Diff(wantDiags, gotDiags, cmpopts.EquateEmpty()); diff != "" {
-				t.Errorf("diagnostics (-load +scan):\n%s", diff)
-			}
-		})
-	}
+	backendtest.PlanScan(t, func(t *testing.T) func() engine.Backend {
+		ws := freshWorkspace(t)
+		return func() engine.Backend { return openTest(t, url, ws) }
+	}, 6000)
 }
 
 // TestPostgresScanLeavesJournalToLoad: journal rows to fold make Scan
