@@ -277,7 +277,16 @@ func (b *Backend) ForceUnlock(ctx context.Context, id string) error {
 			return b.dbError(fmt.Sprintf("force-unlock: ending the session (server process %d) that holds lock %s", pid, id), err)
 		}
 		if !ended {
-			return fmt.Errorf("force-unlock: the session (server process %d) that holds lock %s could not be ended", pid, id)
+			// pg_terminate_backend says false of a process already gone:
+			// the holder may have ended on its own meanwhile (its client
+			// killed, its connection closed).
+			cur, err := b.holderPID(ctx, conn)
+			if err != nil {
+				return b.dbError("force-unlock", err)
+			}
+			if cur == pid {
+				return fmt.Errorf("force-unlock: the session (server process %d) that holds lock %s could not be ended", pid, id)
+			}
 		}
 		if err := b.waitReleased(ctx, conn, pid); err != nil {
 			return err
