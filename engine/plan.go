@@ -103,10 +103,12 @@ type changeResource struct {
 
 const slabCreates = 512
 
-// block hands out runs of Ts from blocks of at least size, keeping the
-// blocks for reuse when keep is set.
+// block hands out runs of Ts from blocks that double from 16 Ts up to
+// size (a part with a few changes takes a little memory, one with
+// thousands few blocks), keeping the blocks for reuse when keep is set.
 type block[T any] struct {
 	cur    []T
+	last   int // the size of the last block made
 	keep   bool
 	blocks [][]T // kept, in the order made
 	next   int   // the kept block to hand out after cur
@@ -120,7 +122,8 @@ func (b *block[T]) take(n, size int) []T {
 			b.cur = b.blocks[b.next]
 			b.next++
 		} else {
-			b.cur = make([]T, max(n, size))
+			b.last = min(size, max(16, 2*b.last))
+			b.cur = make([]T, max(n, b.last))
 			if b.keep {
 				b.blocks = append(b.blocks, b.cur)
 				b.next = len(b.blocks)
