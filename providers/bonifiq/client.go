@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"net/url"
+	"slices"
 
 	"github.com/reconcile-dev/reconcile/engine"
 	"github.com/reconcile-dev/reconcile/providers/internal/httpx"
@@ -70,9 +71,11 @@ func (c *Client) Calls(ch *engine.Change) []engine.Call {
 	if ch.Desired != nil {
 		desired = ch.Desired.Fields
 	}
-	// Plans hold hundreds of thousands of changes: one backing array for
-	// the calls and one for their field names.
-	names := make([]string, 0, len(desired))
+	// Plans hold millions of changes: one backing array for the calls'
+	// field names (with room for the "enabled" a create's upsert may
+	// settle), each path made in one piece when it is needed, and the
+	// calls copied out at their number.
+	names := make([]string, 0, len(desired)+1)
 	fieldsOf := func(call string) []string {
 		start := len(names)
 		names = Service.FieldsOf(names, call, desired)
@@ -80,20 +83,21 @@ func (c *Client) Calls(ch *engine.Change) []engine.Call {
 	}
 	profileFields := func() []string { return fieldsOf(callProfile) }
 	tierFields := func() []string { return fieldsOf(callTier) }
-	customer := "/v1/pvt/Customer/" + url.PathEscape(ch.ID)
+	id := url.PathEscape(ch.ID)
 	status := func() engine.Call {
-		return engine.Call{Method: http.MethodPost, Path: customer + "/changestatus", Op: OpChangeStatus, Fields: enabledField}
+		return engine.Call{Method: http.MethodPost, Path: "/v1/pvt/Customer/" + id + "/changestatus", Op: OpChangeStatus, Fields: enabledField}
 	}
 	tier := func(fields []string) engine.Call {
-		return engine.Call{Method: http.MethodPost, Path: customer + "/changetier", Op: OpChangeTier, Fields: fields}
+		return engine.Call{Method: http.MethodPost, Path: "/v1/pvt/Customer/" + id + "/changetier", Op: OpChangeTier, Fields: fields}
 	}
 
-	calls := make([]engine.Call, 0, 3)
+	var buf [3]engine.Call
+	calls := buf[:0]
 	switch {
 	case ch.Action == engine.ActionCreate && c.SkipMissing:
 		// on_missing: skip: update the customer if BonifiQ has it (a PUT
 		// answered "not found" skips it), never create it.
-		calls = append(calls, engine.Call{Method: http.MethodPut, Path: customer, Op: OpUpdate, Fields: profileFields()})
+		calls = append(calls, engine.Call{Method: http.MethodPut, Path: "/v1/pvt/Customer/" + id, Op: OpUpdate, Fields: profileFields()})
 		if _, ok := desired.Get("enabled"); ok {
 			calls = append(calls, status())
 		}
@@ -101,15 +105,19 @@ func (c *Client) Calls(ch *engine.Change) []engine.Call {
 			calls = append(calls, tier(tf))
 		}
 	case ch.Action == engine.ActionCreate:
-		upsert := engine.Call{Method: http.MethodPost, Path: "/v1/pvt/Customer/upsert", Op: OpUpsert, Fields: profileFields()}
+		start := len(names)
+		names = Service.FieldsOf(names, callProfile, desired)
+		upsert := engine.Call{Method: http.MethodPost, Path: "/v1/pvt/Customer/upsert", Op: OpUpsert}
 		if v, ok := desired.Get("enabled"); ok && v.S == "true" {
 			// A new customer is enabled: the upsert settles it, and sends a
 			// changestatus only when its answer does not say it created the
 			// customer (Do).
-			upsert.Fields = append(upsert.Fields, "enabled")
+			names = append(names, "enabled")
+			upsert.Fields = names[start:len(names):len(names)]
 			upsert.MayTakeTwo = true
 			calls = append(calls, upsert)
 		} else {
+			upsert.Fields = names[start:len(names):len(names)]
 			calls = append(calls, upsert)
 			if ok {
 				calls = append(calls, status())
@@ -120,7 +128,7 @@ func (c *Client) Calls(ch *engine.Change) []engine.Call {
 		}
 	case ch.Action == engine.ActionUpdate:
 		if changes(ch, callProfile) {
-			calls = append(calls, engine.Call{Method: http.MethodPut, Path: customer, Op: OpUpdate, Fields: profileFields()})
+			calls = append(calls, engine.Call{Method: http.MethodPut, Path: "/v1/pvt/Customer/" + id, Op: OpUpdate, Fields: profileFields()})
 		}
 		if changes(ch, callStatus) {
 			calls = append(calls, status())
@@ -134,7 +142,7 @@ func (c *Client) Calls(ch *engine.Change) []engine.Call {
 	if len(calls) == 0 {
 		return nil
 	}
-	return calls
+	return slices.Clone(calls)
 }
 
 // enabledField is what a changestatus settles; shared, never modified.
