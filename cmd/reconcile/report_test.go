@@ -260,3 +260,69 @@ func icCustomerID(r *http.Request) (string, bool) {
 	}
 	return strings.CutPrefix(r.URL.Path, invisiblecollector.Service.SandboxPrefix+"/customers/")
 }
+
+// TestReportStreamsItsRows: the report's rows are written as they are made,
+// one per item in order, and a report of no changes is its header alone,
+// in CSV and in a workbook.
+func TestReportStreamsItsRows(t *testing.T) {
+	dir := t.TempDir()
+	var items []*engine.Item
+	for i := range 2000 { // more than the rows' channel holds
+		items = append(items, &engine.Item{Change: &engine.Change{Address: fmt.Sprintf("bonifiq/%04d", i), Action: engine.ActionUpdate, Source: "c.csv:2"},
+			Status: engine.StatusOK, HTTPStatus: 200})
+	}
+	items[7].Message = "=cmd" // a formula, kept as text
+	redact := func(s string) string { return s }
+	for _, tt := range []struct {
+		name  string
+		items []*engine.Item
+	}{
+		{"none", nil},
+		{"many", items},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(dir, tt.name+".csv")
+			if err := writeReport(path, &engine.Result{Items: tt.items}, redact); err != nil {
+				t.Fatal(err)
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.HasPrefix(b, []byte("\ufeffaddress,action,status,http_status,message,source\r\n")) {
+				t.Fatalf("report starts %q", b[:min(len(b), 80)])
+			}
+			rows, err := csv.NewReader(bytes.NewReader(b[3:])).ReadAll()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rows) != 1+len(tt.items) {
+				t.Fatalf("%d rows, want the header and %d", len(rows), len(tt.items))
+			}
+			for i, it := range tt.items {
+				if rows[i+1][0] != it.Change.Address || rows[i+1][3] != "200" {
+					t.Fatalf("row %d = %q, want %s's", i+1, rows[i+1], it.Change.Address)
+				}
+			}
+			if len(tt.items) > 7 && rows[8][4] != "'=cmd" {
+				t.Errorf("row 8's message %q, want the formula as text", rows[8][4])
+			}
+			xl := filepath.Join(dir, tt.name+".xlsx")
+			if err := writeReport(xl, &engine.Result{Items: tt.items}, redact); err != nil {
+				t.Fatal(err)
+			}
+			f, err := excelize.OpenFile(xl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			sheet, err := f.GetRows("report")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(sheet) != 1+len(tt.items) || sheet[0][0] != "address" {
+				t.Fatalf("workbook: %d rows starting %q, want the header and %d", len(sheet), sheet[0], len(tt.items))
+			}
+		})
+	}
+}
