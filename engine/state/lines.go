@@ -68,14 +68,7 @@ func (d *LineDecoder) Decode(line []byte, n int) error {
 // slices are reused.
 func (d *LineDecoder) Fill(b *engine.EntryBatch) {
 	p := d.p
-	b.Arena = p.arena
-	b.Recs, b.Fields = b.Recs[:0], b.Fields[:0]
-	for _, f := range p.fields {
-		b.Fields = append(b.Fields, f.raw())
-	}
-	for _, r := range p.recs {
-		b.Recs = append(b.Recs, r.raw())
-	}
+	b.Arena, b.Recs, b.Fields = p.arena, p.recs, p.fields
 }
 
 // Entries returns the entries of the lines decoded since Reset, which own

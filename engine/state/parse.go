@@ -44,24 +44,20 @@ type lineParser struct {
 // a hostile file should not grow the map without end.
 const maxInterned = 4096
 
-type span struct{ off, end int }
+// The parser decodes lines into the form a scan hands out
+// (engine.EntryBatch), so that a batch is the parser's own slices: a span
+// is a run of the arena's bytes or of the fields, an entryRec a decoded
+// line (its Addr in the arena, its Fields and IDs spans of fields), a
+// fieldRec one name and value (Val in the arena for strings and integers,
+// Lit "true" or "false" for booleans).
+type (
+	span     = engine.Span
+	entryRec = engine.RawEntry
+	fieldRec = engine.RawField
+)
 
-// entryRec is one decoded line.
-type entryRec struct {
-	line     int
-	addr     span // in arena
-	provider string
-	fields   span // in lineParser.fields
-	ids      span
-}
-
-// fieldRec is one decoded name and value.
-type fieldRec struct {
-	name string
-	val  span   // in arena, for strings and integers
-	lit  string // "true" or "false" for booleans
-	kind engine.Kind
-}
+// spanOf returns the span [off, end).
+func spanOf(off, end int) span { return span{Off: int32(off), End: int32(end)} }
 
 func newLineParser(known []string) *lineParser {
 	return &lineParser{names: make(map[string]string, 64), known: known}
@@ -108,7 +104,7 @@ func (p *lineParser) parseLine(b []byte, n int) *lineError {
 		p.arena, p.fields = p.arena[:arena], p.fields[:fields]
 		return err
 	}
-	rec.line = n
+	rec.Line = int32(n)
 	p.recs = append(p.recs, rec)
 	return nil
 }
@@ -117,22 +113,22 @@ func (p *lineParser) parseLine(b []byte, n int) *lineError {
 // known provider and an id in the address, and field names sorted and
 // unique (sorting them when the file lists them in another order).
 func (p *lineParser) finish(r *entryRec) *lineError {
-	addr := p.arena[r.addr.off:r.addr.end]
+	addr := p.arena[r.Addr.Off:r.Addr.End]
 	slash := bytes.IndexByte(addr, '/')
 	if slash <= 0 || slash == len(addr)-1 {
 		return &lineError{msg: fmt.Sprintf("address %q is not PROVIDER/ID", addr)}
 	}
-	r.provider = ""
+	r.Provider = ""
 	for _, name := range p.known {
 		if string(addr[:slash]) == name {
-			r.provider = name
+			r.Provider = name
 			break
 		}
 	}
-	if r.provider == "" && len(p.known) == 0 && validProvider(string(addr[:slash])) {
-		r.provider = p.intern(addr[:slash])
+	if r.Provider == "" && len(p.known) == 0 && validProvider(string(addr[:slash])) {
+		r.Provider = p.intern(addr[:slash])
 	}
-	if r.provider == "" {
+	if r.Provider == "" {
 		if len(p.known) == 0 {
 			return &lineError{msg: fmt.Sprintf("invalid provider %q in address %q", addr[:slash], addr)}
 		}
@@ -141,13 +137,13 @@ func (p *lineParser) finish(r *entryRec) *lineError {
 	for _, set := range [...]struct {
 		s     span
 		label string
-	}{{r.fields, "field"}, {r.ids, "id"}} {
-		fs := p.fields[set.s.off:set.s.end]
+	}{{r.Fields, "field"}, {r.IDs, "id"}} {
+		fs := p.fields[set.s.Off:set.s.End]
 		if !sortedUnique(fs) {
-			slices.SortStableFunc(fs, func(a, b fieldRec) int { return cmp.Compare(a.name, b.name) })
+			slices.SortStableFunc(fs, func(a, b fieldRec) int { return cmp.Compare(a.Name, b.Name) })
 			for i := 1; i < len(fs); i++ {
-				if fs[i].name == fs[i-1].name {
-					return &lineError{msg: fmt.Sprintf("%s %q appears twice", set.label, fs[i].name)}
+				if fs[i].Name == fs[i-1].Name {
+					return &lineError{msg: fmt.Sprintf("%s %q appears twice", set.label, fs[i].Name)}
 				}
 			}
 		}
@@ -157,7 +153,7 @@ func (p *lineParser) finish(r *entryRec) *lineError {
 
 func sortedUnique(fs []fieldRec) bool {
 	for i := 1; i < len(fs); i++ {
-		if fs[i-1].name >= fs[i].name {
+		if fs[i-1].Name >= fs[i].Name {
 			return false
 		}
 	}
@@ -173,26 +169,26 @@ func (p *lineParser) materialize(addrs []string) ([]engine.Entry, []string) {
 	s := string(p.arena)
 	fields := make([]engine.Field, len(p.fields))
 	for i, f := range p.fields {
-		fields[i].Name = f.name
-		switch f.kind {
+		fields[i].Name = f.Name
+		switch f.Kind {
 		case engine.KindString, engine.KindInt:
-			fields[i].Value = engine.Value{S: s[f.val.off:f.val.end], K: f.kind}
+			fields[i].Value = engine.Value{S: s[f.Val.Off:f.Val.End], K: f.Kind}
 		case engine.KindBool:
-			fields[i].Value = engine.Value{S: f.lit, K: engine.KindBool}
+			fields[i].Value = engine.Value{S: f.Lit, K: engine.KindBool}
 		}
 	}
 	entries := make([]engine.Entry, len(p.recs))
 	for i, r := range p.recs {
-		addr := s[r.addr.off:r.addr.end]
+		addr := s[r.Addr.Off:r.Addr.End]
 		addrs = append(addrs, addr)
 		e := &entries[i]
-		e.Provider = r.provider
-		e.ID = addr[len(r.provider)+1:]
-		if r.fields.end > r.fields.off {
-			e.Fields = fields[r.fields.off:r.fields.end:r.fields.end]
+		e.Provider = r.Provider
+		e.ID = addr[len(r.Provider)+1:]
+		if r.Fields.End > r.Fields.Off {
+			e.Fields = fields[r.Fields.Off:r.Fields.End:r.Fields.End]
 		}
-		if r.ids.end > r.ids.off {
-			e.IDs = fields[r.ids.off:r.ids.end:r.ids.end]
+		if r.IDs.End > r.IDs.Off {
+			e.IDs = fields[r.IDs.Off:r.IDs.End:r.IDs.End]
 		}
 	}
 	return entries, addrs
@@ -220,19 +216,19 @@ func (p *lineParser) fast(b []byte) (entryRec, bool) {
 	}
 	off := len(p.arena)
 	p.arena = append(p.arena, raw...)
-	r.addr = span{off, len(p.arena)}
+	r.Addr = spanOf(off, len(p.arena))
 	if !bytes.HasPrefix(b[i:], []byte(fieldsKey)) {
 		return r, false
 	}
-	if r.fields, i, ok = p.object(b, i+len(fieldsKey), 0); !ok {
+	if r.Fields, i, ok = p.object(b, i+len(fieldsKey), 0); !ok {
 		return r, false
 	}
 	if bytes.HasPrefix(b[i:], []byte(idsKey)) {
-		if r.ids, i, ok = p.object(b, i+len(idsKey), 1); !ok {
+		if r.IDs, i, ok = p.object(b, i+len(idsKey), 1); !ok {
 			return r, false
 		}
 	} else {
-		r.ids = span{len(p.fields), len(p.fields)}
+		r.IDs = spanOf(len(p.fields), len(p.fields))
 	}
 	return r, i == len(b)-1 && b[i] == '}'
 }
@@ -240,7 +236,7 @@ func (p *lineParser) fast(b []byte) (entryRec, bool) {
 // object decodes the object at b[i], appending its members to p.fields;
 // obj is 0 for fields, 1 for ids.
 func (p *lineParser) object(b []byte, i, obj int) (span, int, bool) {
-	s := span{len(p.fields), len(p.fields)}
+	s := spanOf(len(p.fields), len(p.fields))
 	if i >= len(b) || b[i] != '{' {
 		return s, i, false
 	}
@@ -254,13 +250,13 @@ func (p *lineParser) object(b []byte, i, obj int) (span, int, bool) {
 			return s, i, false
 		}
 		var f fieldRec
-		if k := len(p.fields) - s.off; k < len(p.recent[obj]) {
+		if k := len(p.fields) - int(s.Off); k < len(p.recent[obj]) {
 			if string(name) != p.recent[obj][k] {
 				p.recent[obj][k] = p.intern(name)
 			}
-			f.name = p.recent[obj][k]
+			f.Name = p.recent[obj][k]
 		} else {
-			f.name = p.intern(name)
+			f.Name = p.intern(name)
 		}
 		i = j + 1
 		if i >= len(b) {
@@ -274,13 +270,13 @@ func (p *lineParser) object(b []byte, i, obj int) (span, int, bool) {
 			}
 			off := len(p.arena)
 			p.arena = append(p.arena, raw...)
-			f.kind, f.val, i = engine.KindString, span{off, len(p.arena)}, j
+			f.Kind, f.Val, i = engine.KindString, spanOf(off, len(p.arena)), j
 		case c == 't' && bytes.HasPrefix(b[i:], []byte("true")):
-			f.kind, f.lit, i = engine.KindBool, "true", i+4
+			f.Kind, f.Lit, i = engine.KindBool, "true", i+4
 		case c == 'f' && bytes.HasPrefix(b[i:], []byte("false")):
-			f.kind, f.lit, i = engine.KindBool, "false", i+5
+			f.Kind, f.Lit, i = engine.KindBool, "false", i+5
 		case c == 'n' && bytes.HasPrefix(b[i:], []byte("null")):
-			f.kind, i = engine.KindNull, i+4
+			f.Kind, i = engine.KindNull, i+4
 		case c == '-' || '0' <= c && c <= '9':
 			j := i
 			if c == '-' {
@@ -297,7 +293,7 @@ func (p *lineParser) object(b []byte, i, obj int) (span, int, bool) {
 			}
 			off := len(p.arena)
 			p.arena = append(p.arena, b[i:j]...)
-			f.kind, f.val, i = engine.KindInt, span{off, len(p.arena)}, j
+			f.Kind, f.Val, i = engine.KindInt, spanOf(off, len(p.arena)), j
 		default:
 			return s, i, false
 		}
@@ -309,7 +305,7 @@ func (p *lineParser) object(b []byte, i, obj int) (span, int, bool) {
 		case ',':
 			i++
 		case '}':
-			s.end = len(p.fields)
+			s.End = int32(len(p.fields))
 			return s, i + 1, true
 		default:
 			return s, i, false
@@ -444,8 +440,8 @@ func (p *lineParser) slow(b []byte) (entryRec, *lineError) {
 		return r, &lineError{msg: fmt.Sprintf("want a JSON object for a resource, got %s", describeToken(tok))}
 	}
 	seen := map[string]bool{}
-	r.fields = span{len(p.fields), len(p.fields)}
-	r.ids = r.fields
+	r.Fields = spanOf(len(p.fields), len(p.fields))
+	r.IDs = r.Fields
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
@@ -468,7 +464,7 @@ func (p *lineParser) slow(b []byte) (entryRec, *lineError) {
 			}
 			off := len(p.arena)
 			p.arena = append(p.arena, s...)
-			r.addr = span{off, len(p.arena)}
+			r.Addr = spanOf(off, len(p.arena))
 		case "fields", "ids":
 			// Each object's members are contiguous in p.fields, in
 			// whichever order the two objects come.
@@ -481,9 +477,9 @@ func (p *lineParser) slow(b []byte) (entryRec, *lineError) {
 				return r, err
 			}
 			if key == "fields" {
-				r.fields = span{start, len(p.fields)}
+				r.Fields = spanOf(start, len(p.fields))
 			} else {
-				r.ids = span{start, len(p.fields)}
+				r.IDs = spanOf(start, len(p.fields))
 			}
 		default:
 			return r, &lineError{msg: fmt.Sprintf("unknown key %q (a resource has address, fields and ids)", key)}
@@ -519,16 +515,16 @@ func (p *lineParser) slowObject(dec *json.Decoder, label string) *lineError {
 		if err != nil {
 			return jsonError(dec, err, label+"s")
 		}
-		f := fieldRec{name: p.intern([]byte(tok.(string)))}
+		f := fieldRec{Name: p.intern([]byte(tok.(string)))}
 		tok, err = dec.Token()
 		if err != nil {
-			return jsonError(dec, err, fmt.Sprintf("%s %q", label, f.name))
+			return jsonError(dec, err, fmt.Sprintf("%s %q", label, f.Name))
 		}
 		switch v := tok.(type) {
 		case string:
 			off := len(p.arena)
 			p.arena = append(p.arena, v...)
-			f.kind, f.val = engine.KindString, span{off, len(p.arena)}
+			f.Kind, f.Val = engine.KindString, spanOf(off, len(p.arena))
 		case json.Number:
 			col := int(dec.InputOffset()) - len(v) + 1
 			i, err := strconv.ParseInt(string(v), 10, 64)
@@ -537,17 +533,17 @@ func (p *lineParser) slowObject(dec *json.Decoder, label string) *lineError {
 				if errors.Is(err, strconv.ErrRange) {
 					what = "is out of the 64-bit integer range"
 				}
-				return &lineError{col: col, msg: fmt.Sprintf("%s %q: %s %s; a state value is a string, an integer, true, false or null", label, f.name, v, what)}
+				return &lineError{col: col, msg: fmt.Sprintf("%s %q: %s %s; a state value is a string, an integer, true, false or null", label, f.Name, v, what)}
 			}
 			off := len(p.arena)
 			p.arena = strconv.AppendInt(p.arena, i, 10)
-			f.kind, f.val = engine.KindInt, span{off, len(p.arena)}
+			f.Kind, f.Val = engine.KindInt, spanOf(off, len(p.arena))
 		case bool:
-			f.kind, f.lit = engine.KindBool, strconv.FormatBool(v)
+			f.Kind, f.Lit = engine.KindBool, strconv.FormatBool(v)
 		case nil:
-			f.kind = engine.KindNull
+			f.Kind = engine.KindNull
 		default:
-			return &lineError{col: int(dec.InputOffset()), msg: fmt.Sprintf("%s %q: %s is not a state value (a string, an integer, true, false or null)", label, f.name, describeToken(tok))}
+			return &lineError{col: int(dec.InputOffset()), msg: fmt.Sprintf("%s %q: %s is not a state value (a string, an integer, true, false or null)", label, f.Name, describeToken(tok))}
 		}
 		p.fields = append(p.fields, f)
 	}

@@ -293,7 +293,7 @@ func (p *lineParser) parseChunk(c *chunk, name string, spare chan chunkResult) c
 	res.what, res.err = p.parseLines(c, name)
 	res.entries, res.addrs = p.materialize(res.addrs)
 	for _, r := range p.recs {
-		res.lines = append(res.lines, int32(r.line))
+		res.lines = append(res.lines, r.Line)
 	}
 	return res
 }

@@ -221,16 +221,16 @@ func FuzzFastPath(f *testing.F) {
 		view := func(p *lineParser, r entryRec) (string, []kv, []kv) {
 			get := func(s span) []kv {
 				var out []kv
-				for _, f := range p.fields[s.off:s.end] {
-					v := f.lit
-					if f.kind == engine.KindString || f.kind == engine.KindInt {
-						v = string(p.arena[f.val.off:f.val.end])
+				for _, f := range p.fields[s.Off:s.End] {
+					v := f.Lit
+					if f.Kind == engine.KindString || f.Kind == engine.KindInt {
+						v = string(p.arena[f.Val.Off:f.Val.End])
 					}
-					out = append(out, kv{f.name, v, f.kind})
+					out = append(out, kv{f.Name, v, f.Kind})
 				}
 				return out
 			}
-			return string(p.arena[r.addr.off:r.addr.end]), get(r.fields), get(r.ids)
+			return string(p.arena[r.Addr.Off:r.Addr.End]), get(r.Fields), get(r.IDs)
 		}
 		fa, ff, fi := view(fast, rf)
 		sa, sf, si := view(slow, rs)

@@ -122,27 +122,24 @@ func (p *lineParser) scanChunk(c *chunk, name string, b *engine.EntryBatch, visi
 	var res chunkResult
 	res.what, res.err = p.parseLines(c, name)
 	b.Seq, b.Arena = c.seq, p.arena
-	b.Recs, b.Fields = b.Recs[:0], b.Fields[:0]
-	for _, f := range p.fields {
-		b.Fields = append(b.Fields, f.raw())
-	}
-	var prev []byte
-	for i, r := range p.recs {
-		addr := p.arena[r.addr.off:r.addr.end]
+	// The batch is the parser's own records and fields.
+	b.Recs, b.Fields = p.recs, p.fields
+	for i := range p.recs {
+		r := &p.recs[i]
 		if i > 0 {
-			if d := bytes.Compare(prev, addr); d >= 0 {
+			prev := p.arena[p.recs[i-1].Addr.Off:p.recs[i-1].Addr.End]
+			if d := bytes.Compare(prev, p.arena[r.Addr.Off:r.Addr.End]); d >= 0 {
 				if d > 0 {
 					res.unsorted = true
 				} else {
-					res.err = &CorruptError{Path: name, Line: r.line, Msg: fmt.Sprintf("address %q appears twice", addr)}
+					res.err = &CorruptError{Path: name, Line: int(r.Line), Msg: fmt.Sprintf("address %q appears twice", p.arena[r.Addr.Off:r.Addr.End])}
 					res.what = ""
 				}
+				b.Recs = p.recs[:i]
 				break
 			}
 		}
-		prev = addr
-		b.Recs = append(b.Recs, r.raw())
-		res.lines = append(res.lines, int32(r.line))
+		res.lines = append(res.lines, r.Line)
 	}
 	if res.n = len(b.Recs); res.n > 0 {
 		res.first = string(b.Arena[b.Recs[0].Addr.Off:b.Recs[0].Addr.End])
@@ -156,15 +153,3 @@ func (p *lineParser) scanChunk(c *chunk, name string, b *engine.EntryBatch, visi
 	}
 	return res
 }
-
-// raw returns f as an EntryBatch holds it.
-func (f *fieldRec) raw() engine.RawField {
-	return engine.RawField{Name: f.name, Val: f.val.raw(), Lit: f.lit, Kind: f.kind}
-}
-
-// raw returns r as an EntryBatch holds it.
-func (r *entryRec) raw() engine.RawEntry {
-	return engine.RawEntry{Line: int32(r.line), Provider: r.provider, Addr: r.addr.raw(), Fields: r.fields.raw(), IDs: r.ids.raw()}
-}
-
-func (s span) raw() engine.Span { return engine.Span{Off: int32(s.off), End: int32(s.end)} }
