@@ -28,9 +28,10 @@ func parallelFor(n int, fn func(i int)) {
 }
 
 // SortChanges sorts changes by address, on every core.
-func SortChanges(changes []*Change) {
-	ParallelSort(changes, func(a, b *Change) int { return cmp.Compare(a.Address, b.Address) })
-}
+func SortChanges(changes []*Change) { ParallelSort(changes, byAddress) }
+
+// byAddress orders changes by address: a plan's order.
+func byAddress(a, b *Change) int { return cmp.Compare(a.Address, b.Address) }
 
 // minParallelSort is the length below which ParallelSort sorts in one
 // goroutine: splitting costs more than it saves.

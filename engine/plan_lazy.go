@@ -3,7 +3,6 @@ package engine
 import (
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 )
 
@@ -176,14 +175,7 @@ func (p *Plan) segmentScratch(i int) (changes []*Change, done func()) {
 	pt := scratchParts.Get().(*planPart)
 	pt.slabs.reuse()
 	pt.changes, pt.diags, pt.sum = pt.changes[:0], pt.diags[:0], Summary{}
-	j := lz.jobs[i]
-	lz.m.creates(pt, j.pi, j.lo, j.hi)
-	changes = pt.changes
-	if scanned := lz.scanned[lz.cuts[i]:lz.cuts[i+1]]; len(scanned) > 0 {
-		pt.merged = slices.Grow(pt.merged[:0], len(scanned)+len(changes))[:len(scanned)+len(changes)]
-		mergeRuns(pt.merged, scanned, changes, func(a, b *Change) int { return strings.Compare(a.Address, b.Address) })
-		changes = pt.merged
-	}
+	changes = lz.build(i, pt)
 	lz.record(p.Registry, i, changes)
 	return changes, func() {
 		clear(pt.merged)
@@ -206,19 +198,25 @@ func (lz *lazyCreates) record(reg *Registry, i int, changes []*Change) {
 
 // segmentChanges builds segment i.
 func (lz *lazyCreates) segmentChanges(i int) []*Change {
-	scanned := lz.scanned[lz.cuts[i]:lz.cuts[i+1]]
 	if i == len(lz.jobs) {
-		return scanned
+		return lz.scanned[lz.cuts[i]:]
 	}
-	var pt planPart
+	return lz.build(i, new(planPart))
+}
+
+// build makes the creates of job i in pt and returns them merged with the
+// scanned changes of segment i, in pt.merged.
+func (lz *lazyCreates) build(i int, pt *planPart) []*Change {
 	j := lz.jobs[i]
-	lz.m.creates(&pt, j.pi, j.lo, j.hi)
+	lz.m.creates(pt, j.pi, j.lo, j.hi)
+	scanned := lz.scanned[lz.cuts[i]:lz.cuts[i+1]]
 	if len(scanned) == 0 {
 		return pt.changes
 	}
-	out := make([]*Change, len(scanned)+len(pt.changes))
-	mergeRuns(out, scanned, pt.changes, func(a, b *Change) int { return strings.Compare(a.Address, b.Address) })
-	return out
+	n := len(scanned) + len(pt.changes)
+	pt.merged = slices.Grow(pt.merged[:0], n)[:n]
+	mergeRuns(pt.merged, scanned, pt.changes, byAddress)
+	return pt.merged
 }
 
 // newLazy makes the lazy creates of m's jobs, around the changes scanned

@@ -108,7 +108,7 @@ func (p *Plan) gather(runs ...[]*planPart) Diagnostics {
 		p.Changes = sorted[0]
 		for _, run := range sorted[1:] {
 			out := make([]*Change, len(p.Changes)+len(run))
-			mergeRuns(out, p.Changes, run, func(a, b *Change) int { return strings.Compare(a.Address, b.Address) })
+			mergeRuns(out, p.Changes, run, byAddress)
 			p.Changes = out
 		}
 	}

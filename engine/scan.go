@@ -46,7 +46,7 @@ type EntryBatch struct {
 	Fields []RawField
 }
 
-// Address returns rec's address; it points into the arena.
+// address returns rec's address; it points into the arena.
 func (b *EntryBatch) address(rec *RawEntry) []byte { return b.Arena[rec.Addr.Off:rec.Addr.End] }
 
 // value returns f's text.
