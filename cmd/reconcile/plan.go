@@ -60,6 +60,8 @@ time they take at the configured rate limits.`,
 }
 
 func (c *cli) planRun(ctx context.Context, o *planOptions) error {
+	releaseGC := holdGC(planHeapFloor)
+	defer releaseGC()
 	d, err := c.loadManifests(&o.manifestFlags)
 	if err != nil {
 		return err
@@ -81,6 +83,7 @@ func (c *cli) planRun(ctx context.Context, o *planOptions) error {
 		return err
 	}
 	if res.Plan.Lazy() {
+		releaseGC()
 		// Showing a lazy plan builds its creates a segment at a time and
 		// drops them: garbage only, over a heap that holds the manifests.
 		// A heap goal of 1.5x what is live, not 2x, keeps the process near

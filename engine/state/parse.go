@@ -3,10 +3,12 @@ package state
 import (
 	"bytes"
 	"cmp"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"slices"
 	"strconv"
 	"strings"
@@ -325,6 +327,19 @@ func (p *lineParser) str(b []byte, i int) ([]byte, int, bool) {
 	start := i + 1
 	escaped, high := false, false
 	for j := start; j < len(b); j++ {
+		// Eight plain bytes at a time: none a quote, a backslash, a
+		// control character or beyond ASCII.
+		for j+8 <= len(b) {
+			m := special(binary.LittleEndian.Uint64(b[j:]))
+			if m != 0 {
+				j += bits.TrailingZeros64(m) / 8
+				break
+			}
+			j += 8
+		}
+		if j == len(b) {
+			break
+		}
 		switch c := b[j]; {
 		case c == '"':
 			raw := b[start:j]
@@ -347,6 +362,17 @@ func (p *lineParser) str(b []byte, i int) ([]byte, int, bool) {
 		}
 	}
 	return nil, i, false
+}
+
+// special returns a word with the top bit of each byte of x (eight bytes,
+// the first lowest) set where the byte is a quote, a backslash, below 0x20
+// or at least 0x80. A byte above the first such one may be set wrongly
+// (a borrow carries upward); the first is exact.
+func special(x uint64) uint64 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	q := x ^ ('"' * ones)
+	e := x ^ ('\\' * ones)
+	return ((x-0x20*ones) & ^x | (q-ones) & ^q | (e-ones) & ^e | x) & highs
 }
 
 // unescape appends the contents of a JSON string, given without its quotes,
