@@ -66,7 +66,7 @@ func MakePlan(d *Desired, s *State, opts PlanOptions) (*Plan, Diagnostics) {
 		gone := &planPart{targets: newMatcher(opts.Targets)}
 		gone.changes = removed(d, s, gone.targets, &gone.sum)
 		for _, ch := range gone.changes {
-			ch.Calls = callsOf(opts.Providers, ch)
+			ch.Calls = callsOf(opts.Providers, ch, &gone.slabs.calls)
 		}
 		all = append(all, gone)
 	}
@@ -93,6 +93,7 @@ type slabs struct {
 	creates block[changeResource]
 	fields  block[Field]
 	text    block[byte]
+	calls   CallSlab
 }
 
 // changeResource is a change and its desired resource, allocated together.
@@ -147,6 +148,7 @@ func (sl *slabs) reuse() {
 	sl.creates.reuse()
 	sl.fields.reuse()
 	sl.text.reuse()
+	sl.calls.reuse()
 }
 
 func (sl *slabs) create() *changeResource {
@@ -241,18 +243,27 @@ func (pt *planPart) add(reg *Registry, c *Customer, ch *Change, opts *PlanOption
 		*source = pt.slabs.fileLine(c.Pos)
 	}
 	ch.Source = *source
-	ch.Calls = callsOf(opts.Providers, ch)
+	ch.Calls = callsOf(opts.Providers, ch, &pt.slabs.calls)
 	pt.changes = append(pt.changes, ch)
 }
 
-// callsOf plans ch's calls with its provider; none without one.
-func callsOf(provs map[string]Provider, ch *Change) []Call {
-	if pr := provs[ch.Provider]; pr != nil {
-		if calls := pr.Calls(ch); calls != nil {
-			return calls
-		}
+// callsOf plans ch's calls with its provider, in s if it can (nil: on the
+// heap); none without one.
+func callsOf(provs map[string]Provider, ch *Change, s *CallSlab) []Call {
+	pr := provs[ch.Provider]
+	if pr == nil {
+		return []Call{}
 	}
-	return []Call{}
+	var calls []Call
+	if cb, ok := pr.(CallBuilder); ok {
+		calls = cb.CallsIn(s, ch)
+	} else {
+		calls = pr.Calls(ch)
+	}
+	if calls == nil {
+		return []Call{}
+	}
+	return calls
 }
 
 // diffCustomer compares c's fields in prov with the state entry, and returns

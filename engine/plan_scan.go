@@ -218,7 +218,7 @@ func (m *merge) visit(b *EntryBatch) error {
 		if c == nil {
 			e := b.Entry(rec)
 			ch := forget(m.d, e.Address(), e, &pt.sum)
-			ch.Calls = callsOf(m.opts.Providers, ch)
+			ch.Calls = callsOf(m.opts.Providers, ch, &pt.slabs.calls)
 			pt.changes = append(pt.changes, ch)
 			continue
 		}

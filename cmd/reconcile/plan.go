@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"runtime/debug"
 
 	"github.com/spf13/cobra"
 
@@ -60,8 +59,9 @@ time they take at the configured rate limits.`,
 }
 
 func (c *cli) planRun(ctx context.Context, o *planOptions) error {
-	releaseGC := holdGC(planHeapFloor)
-	defer releaseGC()
+	// A plan, shown, allocates what it keeps (see holdGC): the lazy views
+	// build each segment of creates in the memory of the one before.
+	defer holdGC(planHeapFloor)()
 	d, err := c.loadManifests(&o.manifestFlags)
 	if err != nil {
 		return err
@@ -82,14 +82,6 @@ func (c *cli) planRun(ctx context.Context, o *planOptions) error {
 	if err != nil {
 		return err
 	}
-	if res.Plan.Lazy() {
-		releaseGC()
-		// Showing a lazy plan builds its creates a segment at a time and
-		// drops them: garbage only, over a heap that holds the manifests.
-		// A heap goal of 1.5x what is live, not 2x, keeps the process near
-		// what the plan holds, for one or two more collections.
-		defer debug.SetGCPercent(debug.SetGCPercent(planViewGCPercent))
-	}
 	if err := view.show(res.Plan, res.StateAddresses); err != nil {
 		return err
 	}
@@ -101,6 +93,3 @@ func (c *cli) planRun(ctx context.Context, o *planOptions) error {
 	}
 	return nil
 }
-
-// planViewGCPercent is the GC's target while a lazy plan is shown.
-const planViewGCPercent = 50

@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"net/http"
 	"net/url"
-	"slices"
 
 	"github.com/reconcile-dev/reconcile/engine"
 	"github.com/reconcile-dev/reconcile/providers/internal/httpx"
@@ -66,7 +65,10 @@ func (c *Client) Name() string { return Name }
 // changestatus when enabled is managed and false (a new customer is enabled,
 // so enabled: true rides on the upsert), then changetier when the tier is; an
 // update makes the calls whose fields changed; a disable is a changestatus.
-func (c *Client) Calls(ch *engine.Change) []engine.Call {
+func (c *Client) Calls(ch *engine.Change) []engine.Call { return c.CallsIn(nil, ch) }
+
+// CallsIn is Calls, planned in s (engine.CallBuilder).
+func (c *Client) CallsIn(s *engine.CallSlab, ch *engine.Change) []engine.Call {
 	var desired engine.Fields
 	if ch.Desired != nil {
 		desired = ch.Desired.Fields
@@ -74,8 +76,8 @@ func (c *Client) Calls(ch *engine.Change) []engine.Call {
 	// Plans hold millions of changes: one backing array for the calls'
 	// field names (with room for the "enabled" a create's upsert may
 	// settle), each path made in one piece when it is needed, and the
-	// calls copied out at their number.
-	names := make([]string, 0, len(desired)+1)
+	// calls copied out at their number, all in s.
+	names := s.Names(len(desired) + 1)
 	fieldsOf := func(call string) []string {
 		start := len(names)
 		names = Service.FieldsOf(names, call, desired)
@@ -85,10 +87,10 @@ func (c *Client) Calls(ch *engine.Change) []engine.Call {
 	tierFields := func() []string { return fieldsOf(callTier) }
 	id := url.PathEscape(ch.ID)
 	status := func() engine.Call {
-		return engine.Call{Method: http.MethodPost, Path: "/v1/pvt/Customer/" + id + "/changestatus", Op: OpChangeStatus, Fields: enabledField}
+		return engine.Call{Method: http.MethodPost, Path: s.Concat("/v1/pvt/Customer/", id, "/changestatus"), Op: OpChangeStatus, Fields: enabledField}
 	}
 	tier := func(fields []string) engine.Call {
-		return engine.Call{Method: http.MethodPost, Path: "/v1/pvt/Customer/" + id + "/changetier", Op: OpChangeTier, Fields: fields}
+		return engine.Call{Method: http.MethodPost, Path: s.Concat("/v1/pvt/Customer/", id, "/changetier"), Op: OpChangeTier, Fields: fields}
 	}
 
 	var buf [3]engine.Call
@@ -97,7 +99,7 @@ func (c *Client) Calls(ch *engine.Change) []engine.Call {
 	case ch.Action == engine.ActionCreate && c.SkipMissing:
 		// on_missing: skip: update the customer if BonifiQ has it (a PUT
 		// answered "not found" skips it), never create it.
-		calls = append(calls, engine.Call{Method: http.MethodPut, Path: "/v1/pvt/Customer/" + id, Op: OpUpdate, Fields: profileFields()})
+		calls = append(calls, engine.Call{Method: http.MethodPut, Path: s.Concat("/v1/pvt/Customer/", id), Op: OpUpdate, Fields: profileFields()})
 		if _, ok := desired.Get("enabled"); ok {
 			calls = append(calls, status())
 		}
@@ -128,7 +130,7 @@ func (c *Client) Calls(ch *engine.Change) []engine.Call {
 		}
 	case ch.Action == engine.ActionUpdate:
 		if changes(ch, callProfile) {
-			calls = append(calls, engine.Call{Method: http.MethodPut, Path: "/v1/pvt/Customer/" + id, Op: OpUpdate, Fields: profileFields()})
+			calls = append(calls, engine.Call{Method: http.MethodPut, Path: s.Concat("/v1/pvt/Customer/", id), Op: OpUpdate, Fields: profileFields()})
 		}
 		if changes(ch, callStatus) {
 			calls = append(calls, status())
@@ -142,7 +144,7 @@ func (c *Client) Calls(ch *engine.Change) []engine.Call {
 	if len(calls) == 0 {
 		return nil
 	}
-	return slices.Clone(calls)
+	return append(s.Calls(len(calls)), calls...)
 }
 
 // enabledField is what a changestatus settles; shared, never modified.

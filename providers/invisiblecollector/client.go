@@ -49,11 +49,14 @@ func (c *Client) Name() string { return Name }
 // Calls plans the one request a create or an update makes: PUT
 // /customers/{gid or id} with every managed field. A create's fallback
 // (POST /customers on a 404) is not listed.
-func (c *Client) Calls(ch *engine.Change) []engine.Call {
+func (c *Client) Calls(ch *engine.Change) []engine.Call { return c.CallsIn(nil, ch) }
+
+// CallsIn is Calls, planned in s (engine.CallBuilder).
+func (c *Client) CallsIn(s *engine.CallSlab, ch *engine.Change) []engine.Call {
 	if ch.Action != engine.ActionCreate && ch.Action != engine.ActionUpdate {
 		return nil
 	}
-	call := engine.Call{Method: http.MethodPut, Path: "/customers/" + url.PathEscape(pathID(ch)), Op: OpUpdate}
+	call := engine.Call{Method: http.MethodPut, Path: s.Concat("/customers/", url.PathEscape(pathID(ch))), Op: OpUpdate}
 	if ch.Action == engine.ActionCreate {
 		// A create is listed by the request apply tries first (POST when a
 		// read saw the customer missing), and may take a second.
@@ -63,11 +66,12 @@ func (c *Client) Calls(ch *engine.Change) []engine.Call {
 		}
 	}
 	if ch.Desired != nil {
+		call.Fields = s.Names(len(ch.Desired.Fields))
 		for _, f := range ch.Desired.Fields {
 			call.Fields = append(call.Fields, f.Name)
 		}
 	}
-	return []engine.Call{call}
+	return append(s.Calls(1), call)
 }
 
 // pathID is the id a change addresses the customer by: the manifest's gid,

@@ -58,7 +58,10 @@ const (
 // plan saw the customer missing (plan -refresh), customer/update otherwise;
 // it may take a second (MayTakeTwo): customer/new after a not-found, or
 // customer/update after an already-exists.
-func (c *Client) Calls(ch *engine.Change) []engine.Call {
+func (c *Client) Calls(ch *engine.Change) []engine.Call { return c.CallsIn(nil, ch) }
+
+// CallsIn is Calls, planned in s (engine.CallBuilder).
+func (c *Client) CallsIn(s *engine.CallSlab, ch *engine.Change) []engine.Call {
 	call := engine.Call{Method: http.MethodPost, Path: pathUpdate}
 	switch ch.Action {
 	case engine.ActionCreate:
@@ -68,7 +71,7 @@ func (c *Client) Calls(ch *engine.Change) []engine.Call {
 			call.Path = pathNew
 		}
 		if ch.Desired != nil {
-			call.Fields = make([]string, 0, len(ch.Desired.Fields))
+			call.Fields = s.Names(len(ch.Desired.Fields))
 			for _, f := range ch.Desired.Fields {
 				call.Fields = append(call.Fields, f.Name)
 			}
@@ -79,7 +82,7 @@ func (c *Client) Calls(ch *engine.Change) []engine.Call {
 	default:
 		return nil
 	}
-	return []engine.Call{call}
+	return append(s.Calls(1), call)
 }
 
 // idType returns the customer_type_id: "E" when the customer is identified

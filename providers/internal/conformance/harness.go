@@ -41,6 +41,9 @@ type harness struct {
 
 	// known holds the service ids each customer's calls returned.
 	known map[string]engine.Fields
+	// slab is where the calls are planned when the client can
+	// (engine.CallBuilder), as plans do.
+	slab engine.CallSlab
 	// done records the evidence gathered: check, step and key.
 	done     map[string]bool
 	findings Findings
@@ -395,6 +398,14 @@ func (h *harness) updateChange(prev, next *engine.Resource, name string) *engine
 // reported: the requests are paced at the service's default limits).
 func (h *harness) apply(ch *engine.Change) (calls []engine.Call, per [][]request, err error) {
 	calls = h.client.Calls(ch)
+	if cb, ok := h.client.(engine.CallBuilder); ok {
+		// Planned in a slab, as plans do: the same calls.
+		in := cb.CallsIn(&h.slab, ch)
+		if a, b := callsText(calls), callsText(in); a != b {
+			h.t.Errorf("%s: %s planned in a slab: %s, want what Calls plans: %s", h.svc.Name, ch.Address, b, a)
+		}
+		calls = in
+	}
 	for _, call := range calls {
 		h.mu.Lock()
 		start := len(h.reqs)
@@ -681,4 +692,13 @@ func (r request) describeBody() string {
 // tested in engine, at the limit.)
 func paceOf(svc *engine.Service) engine.Limiter {
 	return engine.NewTokenBucket(svc.Defaults.RateLimit*0.5, 1)
+}
+
+// callsText is calls in JSON, for comparing.
+func callsText(calls []engine.Call) string {
+	b, err := json.Marshal(calls)
+	if err != nil {
+		return err.Error()
+	}
+	return string(b)
 }

@@ -1,0 +1,75 @@
+package engine
+
+import "unsafe"
+
+// CallSlab is memory a provider's CallsIn plans a change's calls in: the
+// calls, their field names and their paths. A plan's changes hold them
+// as long as they live; a lazy plan's views build each segment of creates,
+// show it and drop it, and the next segment's calls reuse its slab, so
+// that showing two million creates makes no garbage. A nil *CallSlab
+// allocates each list on its own, as Calls does.
+type CallSlab struct {
+	calls block[Call]
+	names block[string]
+	text  block[byte]
+}
+
+// CallBuilder is a Provider whose calls can be planned in a CallSlab:
+// CallsIn(nil, ch) is Calls(ch). Plans use it when the provider has it.
+type CallBuilder interface {
+	CallsIn(s *CallSlab, ch *Change) []Call
+}
+
+// Slab sizes: a segment of 2,048 creates of a few calls each, each call of
+// a few fields, fills a handful of blocks.
+const (
+	slabCalls = 4096
+	slabNames = 16 << 10
+	slabText  = 64 << 10
+)
+
+// Calls returns an empty list with room for n calls.
+func (s *CallSlab) Calls(n int) []Call {
+	if s == nil {
+		return make([]Call, 0, n)
+	}
+	return s.calls.take(n, slabCalls)[:0]
+}
+
+// Names returns an empty list with room for n field names.
+func (s *CallSlab) Names(n int) []string {
+	if s == nil {
+		return make([]string, 0, n)
+	}
+	return s.names.take(n, slabNames)[:0]
+}
+
+// Concat returns the strings joined.
+func (s *CallSlab) Concat(parts ...string) string {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	if n == 0 {
+		return ""
+	}
+	var b []byte
+	if s == nil {
+		b = make([]byte, 0, n)
+	} else {
+		b = s.text.take(n, slabText)[:0]
+	}
+	for _, p := range parts {
+		b = append(b, p...)
+	}
+	return unsafe.String(&b[0], n)
+}
+
+// reuse makes s hand out its blocks again, keeping from now on the blocks
+// it makes: whatever s handed out before must be dead.
+func (s *CallSlab) reuse() {
+	s.calls.keep, s.names.keep, s.text.keep = true, true, true
+	s.calls.reuse()
+	s.names.reuse()
+	s.text.reuse()
+}
