@@ -63,6 +63,9 @@ func ParallelSort[T any](s []T, cmp func(a, b T) int) {
 	for len(runs) > 1 {
 		next := runs[:0:0]
 		off := 0
+		// Each merge of this level in as many pieces as keep every core
+		// busy: the last level is one merge of everything.
+		pieces := max(1, workers/(len(runs)/2))
 		for i := 0; i < len(runs); i += 2 {
 			if i+1 == len(runs) {
 				out := dst[off : off+len(runs[i])]
@@ -73,7 +76,14 @@ func ParallelSort[T any](s []T, cmp func(a, b T) int) {
 			}
 			a, b := runs[i], runs[i+1]
 			out := dst[off : off+len(a)+len(b)]
-			wg.Go(func() { mergeRuns(out, a, b, cmp) })
+			for k := range pieces {
+				lo, hi := len(out)*k/pieces, len(out)*(k+1)/pieces
+				wg.Go(func() {
+					ia, ib := mergeSplit(a, b, lo, cmp)
+					ja, jb := mergeSplit(a, b, hi, cmp)
+					mergeRuns(out[lo:hi], a[ia:ja], b[ib:jb], cmp)
+				})
+			}
 			next = append(next, out)
 			off += len(out)
 		}
@@ -84,6 +94,24 @@ func ParallelSort[T any](s []T, cmp func(a, b T) int) {
 	if &src[0] != &s[0] {
 		copy(s, src)
 	}
+}
+
+// mergeSplit returns how many of the first t elements that mergeRuns
+// writes come from a and how many from b (i + j = t): the point where a
+// merge can be cut in two independent merges.
+func mergeSplit[T any](a, b []T, t int, cmp func(a, b T) int) (i, j int) {
+	lo, hi := max(0, t-len(b)), min(t, len(a))
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		// a[mid] is among the first t when mergeRuns takes it before
+		// b[t-mid-1]: unless that one is smaller.
+		if cmp(b[t-mid-1], a[mid]) >= 0 {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return lo, t - lo
 }
 
 // mergeRuns merges the sorted a and b into out.

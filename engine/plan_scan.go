@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -156,33 +158,69 @@ type scanPart struct {
 
 func newMerge(d *Desired, opts PlanOptions) *merge {
 	m := &merge{d: d, opts: opts, matched: make([]atomic.Uint64, len(d.Customers))}
-	byID := make([]int32, len(d.Customers))
-	for i := range byID {
-		byID[i] = int32(i)
-	}
-	ParallelSort(byID, func(a, b int32) int { return strings.Compare(d.Customers[a].ID, d.Customers[b].ID) })
+	byID := sortByID(d.Customers)
 	names := d.Registry.Names()
 	m.sorted = make([][]int32, len(names))
+	// Which services manage each customer, read in the customers' order
+	// (the order of their memory) rather than by id.
+	managed := make([]uint64, len(d.Customers))
+	var all uint64 = 1<<len(names) - 1
+	for i, c := range d.Customers {
+		managed[i] = c.Managed
+		all &= c.Managed
+	}
 	for i := range names {
-		n := 0
-		for _, ci := range byID {
-			if d.Customers[ci].Managed&(1<<i) != 0 {
-				n++
-			}
-		}
-		if n == len(byID) {
+		if all&(1<<i) != 0 {
 			m.sorted[i] = byID // managed everywhere: share one order
 			continue
 		}
-		s := make([]int32, 0, n)
+		var s []int32
 		for _, ci := range byID {
-			if d.Customers[ci].Managed&(1<<i) != 0 {
+			if managed[ci]&(1<<i) != 0 {
 				s = append(s, ci)
 			}
 		}
 		m.sorted[i] = s
 	}
 	return m
+}
+
+// idKey is a customer to sort by id: the first eight bytes of its id, as
+// a number that orders as they do, and its index.
+type idKey struct {
+	pre uint64
+	i   int32
+}
+
+// sortByID returns the indexes of cs in the order of their ids. Most ids
+// differ in their first eight bytes: the sort compares those, in keys
+// side by side in memory, and reads the ids themselves only on a tie.
+func sortByID(cs []*Customer) []int32 {
+	keys := make([]idKey, len(cs))
+	parallelFor((len(cs)+segmentSize-1)/segmentSize, func(k int) {
+		for i := k * segmentSize; i < min(len(cs), (k+1)*segmentSize); i++ {
+			keys[i] = idKey{idPrefix(cs[i].ID), int32(i)}
+		}
+	})
+	ParallelSort(keys, func(a, b idKey) int {
+		if a.pre != b.pre {
+			return cmp.Compare(a.pre, b.pre)
+		}
+		return strings.Compare(cs[a.i].ID, cs[b.i].ID)
+	})
+	byID := make([]int32, len(cs))
+	for i, k := range keys {
+		byID[i] = k.i
+	}
+	return byID
+}
+
+// idPrefix returns the first eight bytes of id, big-endian, padded with
+// zeros: a < b when idPrefix(a) < idPrefix(b), and a tie says nothing.
+func idPrefix(id string) uint64 {
+	var b [8]byte
+	copy(b[:], id)
+	return binary.BigEndian.Uint64(b[:])
 }
 
 // visit merges one batch of state entries with the desired customers.

@@ -1,0 +1,96 @@
+package engine
+
+import (
+	"cmp"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestParallelSort sorts on 1 to 5 cores, lists shorter and longer than
+// the parallel threshold, random, sorted and reversed: the order
+// slices.Sort gives.
+func TestParallelSort(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, procs := range []int{1, 2, 3, 4, 5} {
+		runtime.GOMAXPROCS(procs)
+		for _, n := range []int{0, 1, 100, minParallelSort - 1, minParallelSort, 3*minParallelSort + 7} {
+			perm := rng.Perm(n)
+			for name, in := range map[string][]int{
+				"random":   perm,
+				"sorted":   slices.Sorted(slices.Values(perm)),
+				"reversed": reversed(slices.Sorted(slices.Values(perm))),
+			} {
+				got := slices.Clone(in)
+				ParallelSort(got, cmp.Compare[int])
+				want := slices.Sorted(slices.Values(in))
+				if !slices.Equal(got, want) {
+					t.Fatalf("%d cores, %d %s: not sorted", procs, n, name)
+				}
+			}
+		}
+	}
+}
+
+func reversed(s []int) []int {
+	slices.Reverse(s)
+	return s
+}
+
+// TestMergeSplit checks every cut of merges of small runs: the first t
+// elements mergeRuns writes are a[:i] and b[:j] merged.
+func TestMergeSplit(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for range 300 {
+		all := rng.Perm(rng.IntN(20))
+		k := 0
+		if len(all) > 0 {
+			k = rng.IntN(len(all) + 1)
+		}
+		a, b := slices.Sorted(slices.Values(all[:k])), slices.Sorted(slices.Values(all[k:]))
+		out := make([]int, len(a)+len(b))
+		mergeRuns(out, a, b, cmp.Compare[int])
+		for tt := 0; tt <= len(out); tt++ {
+			i, j := mergeSplit(a, b, tt, cmp.Compare[int])
+			first := make([]int, i+j)
+			mergeRuns(first, a[:i], b[:j], cmp.Compare[int])
+			if i+j != tt || !slices.Equal(first, out[:tt]) {
+				t.Fatalf("a %v b %v, cut at %d: %d of a and %d of b", a, b, tt, i, j)
+			}
+		}
+	}
+}
+
+// TestSortByID: the order of ids by their eight-byte prefixes, then in
+// full, is strings.Compare's, ids sharing prefixes, shorter than eight
+// bytes, or holding zero bytes included.
+func TestSortByID(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	alphabet := []string{"", "\x00", "a", "b", "1", "12345678", "1234567", "\xff", "é"}
+	seen := map[string]bool{}
+	var cs []*Customer
+	for len(cs) < 3*minParallelSort {
+		var sb strings.Builder
+		for range rng.IntN(5) {
+			sb.WriteString(alphabet[rng.IntN(len(alphabet))])
+		}
+		fmt.Fprint(&sb, rng.IntN(50))
+		if id := sb.String(); !seen[id] {
+			seen[id] = true
+			cs = append(cs, &Customer{ID: id})
+		}
+	}
+	byID := sortByID(cs)
+	for k := 1; k < len(byID); k++ {
+		if a, b := cs[byID[k-1]].ID, cs[byID[k]].ID; a >= b {
+			t.Fatalf("%q before %q", a, b)
+		}
+	}
+	if len(byID) != len(cs) {
+		t.Fatalf("%d indexes for %d customers", len(byID), len(cs))
+	}
+}
