@@ -293,10 +293,22 @@ func (m *merge) differs(pt *planPart, c *Customer, pi int, b *EntryBatch, rec *R
 	// Both lists are sorted by the field's name in the service.
 	j := rec.Fields.Off
 	for _, st := range l.fields {
-		for j < rec.Fields.End && b.Fields[j].Name < st.name {
+		// The state's fields up to st's: the same name is the usual case,
+		// told by one comparison of equal lengths.
+		for {
+			if j == rec.Fields.End {
+				return true
+			}
+			name := b.Fields[j].Name
+			if len(name) == len(st.name) && name == st.name {
+				break
+			}
+			if name > st.name {
+				return true
+			}
 			j++
 		}
-		if j == rec.Fields.End || b.Fields[j].Name != st.name || !b.equal(&b.Fields[j], c.Fields[st.src].Value) {
+		if !b.equal(&b.Fields[j], c.Fields[st.src].Value) {
 			return true
 		}
 	}

@@ -1,6 +1,9 @@
 package engine
 
-import "slices"
+import (
+	"slices"
+	"unsafe"
+)
 
 // projector projects customers onto providers, remembering the last field
 // layout per provider: customers from one spreadsheet share their keys, so
@@ -91,8 +94,12 @@ func sameNames(names []string, fs Fields) bool {
 		return false
 	}
 	for i, f := range fs {
-		if names[i] != f.Name {
-			return false
+		// The names are usually the very strings the layout was made
+		// from: equal pointers, no bytes compared.
+		if unsafe.StringData(names[i]) != unsafe.StringData(f.Name) || len(names[i]) != len(f.Name) {
+			if names[i] != f.Name {
+				return false
+			}
 		}
 	}
 	return true
