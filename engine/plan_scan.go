@@ -161,13 +161,18 @@ func newMerge(d *Desired, opts PlanOptions) *merge {
 	byID := sortByID(d.Customers)
 	names := d.Registry.Names()
 	m.sorted = make([][]int32, len(names))
-	// Which services manage each customer, read in the customers' order
-	// (the order of their memory) rather than by id.
-	managed := make([]uint64, len(d.Customers))
 	var all uint64 = 1<<len(names) - 1
-	for i, c := range d.Customers {
-		managed[i] = c.Managed
+	for _, c := range d.Customers {
 		all &= c.Managed
+	}
+	var managed []uint64
+	if all != 1<<len(names)-1 {
+		// Which services manage each customer, read in the customers'
+		// order (the order of their memory) rather than by id.
+		managed = make([]uint64, len(d.Customers))
+		for i, c := range d.Customers {
+			managed[i] = c.Managed
+		}
 	}
 	for i := range names {
 		if all&(1<<i) != 0 {

@@ -8,6 +8,8 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
+	"sync"
 
 	"github.com/reconcile-dev/reconcile/engine"
 )
@@ -99,6 +101,9 @@ func scan(ctx context.Context, r io.Reader, name string, known []string, visit f
 		if res.unsorted {
 			return info, engine.ErrScanUnavailable
 		}
+		if res.err == nil {
+			linesPool.Put(&res.lines)
+		}
 		if res.err != nil {
 			var ce *CorruptError
 			if count == h.Resources && res.what != "" && errors.As(res.err, &ce) {
@@ -114,13 +119,22 @@ func scan(ctx context.Context, r io.Reader, name string, known []string, visit f
 	return info, nil
 }
 
+// linesPool holds the lists of the lines of a chunk's entries, handed
+// back once the chunk's result is checked: a scan makes no garbage per
+// chunk.
+var linesPool sync.Pool
+
 // scanChunk decodes the lines of c and visits their entries, in b. The
 // entries up to the first problem count: a bad line, an address that
 // repeats the one before it, or one out of order (res.unsorted; not
 // visited, the scan gives up).
 func (p *lineParser) scanChunk(c *chunk, name string, b *engine.EntryBatch, visit func(*engine.EntryBatch) error) chunkResult {
 	var res chunkResult
+	if l, ok := linesPool.Get().(*[]int32); ok {
+		res.lines = (*l)[:0]
+	}
 	res.what, res.err = p.parseLines(c, name)
+	res.lines = slices.Grow(res.lines, len(p.recs))
 	b.Seq, b.Arena = c.seq, p.arena
 	// The batch is the parser's own records and fields.
 	b.Recs, b.Fields = p.recs, p.fields
