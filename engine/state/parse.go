@@ -247,20 +247,34 @@ func (p *lineParser) object(b []byte, i, obj int) (span, int, bool) {
 		return s, i + 1, true
 	}
 	for {
-		name, j, ok := p.str(b, i)
-		if !ok || j >= len(b) || b[j] != ':' {
-			return s, i, false
-		}
 		var f fieldRec
-		if k := len(p.fields) - int(s.Off); k < len(p.recent[obj]) {
-			if string(name) != p.recent[obj][k] {
-				p.recent[obj][k] = p.intern(name)
+		k := len(p.fields) - int(s.Off)
+		// The name last seen here, quoted as it is (recent names need no
+		// escape), is the usual case: matched without decoding.
+		if r := ""; k < len(p.recent[obj]) {
+			r = p.recent[obj][k]
+			if end := i + 1 + len(r); r != "" && end+1 < len(b) && b[i] == '"' && b[end] == '"' && b[end+1] == ':' && string(b[i+1:end]) == r {
+				f.Name = r
+				i = end + 2
+				goto value
 			}
-			f.Name = p.recent[obj][k]
-		} else {
-			f.Name = p.intern(name)
 		}
-		i = j + 1
+		{
+			name, j, ok := p.str(b, i)
+			if !ok || j >= len(b) || b[j] != ':' {
+				return s, i, false
+			}
+			if k < len(p.recent[obj]) {
+				f.Name = p.intern(name)
+				if plainName(f.Name) {
+					p.recent[obj][k] = f.Name
+				}
+			} else {
+				f.Name = p.intern(name)
+			}
+			i = j + 1
+		}
+	value:
 		if i >= len(b) {
 			return s, i, false
 		}
@@ -362,6 +376,17 @@ func (p *lineParser) str(b []byte, i int) ([]byte, int, bool) {
 		}
 	}
 	return nil, i, false
+}
+
+// plainName reports whether name is written in JSON as it is: no quote,
+// backslash, control character or non-ASCII byte.
+func plainName(name string) bool {
+	for k := 0; k < len(name); k++ {
+		if c := name[k]; c == '"' || c == '\\' || c < 0x20 || c >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // special returns a word with the top bit of each byte of x (eight bytes,
