@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+
+	"github.com/reconcile-dev/reconcile/engine/internal/prefault"
 )
 
 // parallelFor calls fn(i) for every i in [0, n), on every core, and
@@ -59,6 +61,7 @@ func ParallelSort[T any](s []T, cmp func(a, b T) int) {
 		return
 	}
 	buf := make([]T, len(s))
+	prefault.Slice(buf)
 	src, dst := s, buf
 	for len(runs) > 1 {
 		next := runs[:0:0]

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/reconcile-dev/reconcile/engine/internal/prefault"
 )
 
 // MakePlanScan is MakePlan against a state that scan streams in address
@@ -158,6 +160,7 @@ type scanPart struct {
 
 func newMerge(d *Desired, opts PlanOptions) *merge {
 	m := &merge{d: d, opts: opts, matched: make([]atomic.Uint64, len(d.Customers))}
+	prefault.Slice(m.matched)
 	byID := sortByID(d.Customers)
 	names := d.Registry.Names()
 	m.sorted = make([][]int32, len(names))
@@ -202,6 +205,7 @@ type idKey struct {
 // side by side in memory, and reads the ids themselves only on a tie.
 func sortByID(cs []*Customer) []int32 {
 	keys := make([]idKey, len(cs))
+	prefault.Slice(keys)
 	parallelFor((len(cs)+segmentSize-1)/segmentSize, func(k int) {
 		for i := k * segmentSize; i < min(len(cs), (k+1)*segmentSize); i++ {
 			keys[i] = idKey{idPrefix(cs[i].ID), int32(i)}
@@ -214,6 +218,7 @@ func sortByID(cs []*Customer) []int32 {
 		return strings.Compare(cs[a.i].ID, cs[b.i].ID)
 	})
 	byID := make([]int32, len(cs))
+	prefault.Slice(byID)
 	for i, k := range keys {
 		byID[i] = k.i
 	}

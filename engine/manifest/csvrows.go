@@ -12,8 +12,10 @@ import (
 	"strings"
 	"sync"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/reconcile-dev/reconcile/engine"
+	"github.com/reconcile-dev/reconcile/engine/internal/prefault"
 )
 
 // A CSV's rows are loaded by a pipeline: one goroutine reads the records
@@ -325,7 +327,7 @@ func (t *table) convert(b *csvBatch) {
 	l := t.l
 	l.diags = b.diags[:0]
 	out := b.out[:0] // in a local while it grows, as in plainLines
-	text, scratch := string(b.text), string(b.scratch)
+	text, scratch := keptText(b.text), string(b.scratch)
 	var kept, dropped int32 // where the next cell starts in each
 	// A batch of ASCII, the usual, needs no row checked for UTF-8.
 	checkUTF8 := t.checkUTF8 && !(isASCII(b.text) && isASCII(b.scratch))
@@ -373,6 +375,19 @@ func (t *table) convert(b *csvBatch) {
 	b.out = out
 	b.diags, l.diags = l.diags, nil
 	t.rec, t.fpos = nil, nil
+}
+
+// keptText returns a copy of b as a string, its memory mapped in one call
+// (see Prefault in load.go): the customers' ids and values are its
+// substrings.
+func keptText(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	buf := make([]byte, len(b))
+	prefault.Slice(buf)
+	copy(buf, b)
+	return unsafe.String(&buf[0], len(buf))
 }
 
 // isASCII reports whether b holds only ASCII bytes.

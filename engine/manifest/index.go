@@ -5,6 +5,7 @@ import (
 	"math/bits"
 
 	"github.com/reconcile-dev/reconcile/engine"
+	"github.com/reconcile-dev/reconcile/engine/internal/prefault"
 )
 
 // idIndex maps each id, folded to lower case, to the first customer that
@@ -30,11 +31,9 @@ func (x *idIndex) reserve(n int, list []*engine.Customer) {
 	x.init()
 	old := x.slots
 	x.slots = make([]uint64, 1<<bits.Len(uint(need-1)))
-	// Lookups read a slot before an insert writes it: write every page
-	// first (see prefault).
-	for i := 0; i < len(x.slots); i += pageSize / 8 {
-		x.slots[i] = 0
-	}
+	// Lookups read a slot before an insert writes it: map every page for
+	// writing first (see Prefault in load.go).
+	prefault.Slice(x.slots)
 	for _, s := range old {
 		if s != 0 {
 			folded := foldID(list[uint32(s)-1].ID)

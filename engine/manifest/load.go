@@ -10,9 +10,9 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
-	"unsafe"
 
 	"github.com/reconcile-dev/reconcile/engine"
+	"github.com/reconcile-dev/reconcile/engine/internal/prefault"
 )
 
 // Load reads every manifest that paths names (files or directories) and
@@ -81,6 +81,10 @@ type loader struct {
 	// allocation per thousands of rows rather than one per row.
 	custSlab  []engine.Customer
 	fieldSlab engine.Fields
+	// custBlock and fieldBlock are the sizes of the last blocks made: they
+	// double, up to a few MiB, so that a large load maps its memory in few
+	// calls (prefault) and a small one takes little.
+	custBlock, fieldBlock int
 	// touched sums what merge reads of the id index ahead of looking ids
 	// up, so that the reads are not optimised away.
 	touched uint64
@@ -243,10 +247,9 @@ func isManifestName(name string) bool {
 // newCustomer hands out a zeroed customer from the current block.
 func (l *loader) newCustomer() *engine.Customer {
 	if len(l.custSlab) == 0 {
-		l.custSlab = make([]engine.Customer, 1024)
-		for i := 0; i < len(l.custSlab); i += custStride {
-			l.custSlab[i].Managed = 0 // see prefault
-		}
+		l.custBlock = min(max(1024, 2*l.custBlock), maxCustBlock)
+		l.custSlab = make([]engine.Customer, l.custBlock)
+		prefault.Slice(l.custSlab)
 	}
 	c := &l.custSlab[0]
 	l.custSlab = l.custSlab[1:]
@@ -258,10 +261,9 @@ func (l *loader) newCustomer() *engine.Customer {
 // next customer's fields.
 func (l *loader) newFields(n int) engine.Fields {
 	if n > len(l.fieldSlab) {
-		l.fieldSlab = make(engine.Fields, max(n, 8192))
-		for i := 0; i < len(l.fieldSlab); i += fieldStride {
-			l.fieldSlab[i].Value.K = 0 // see prefault
-		}
+		l.fieldBlock = min(max(8192, 2*l.fieldBlock), maxFieldBlock)
+		l.fieldSlab = make(engine.Fields, max(n, l.fieldBlock))
+		prefault.Slice(l.fieldSlab)
 	}
 	fs := l.fieldSlab[:0:n]
 	l.fieldSlab = l.fieldSlab[n:]
@@ -283,28 +285,25 @@ func (l *loader) intern(s string) string {
 func (l *loader) reserve(n int) {
 	l.ids.reserve(n, l.desired.Customers)
 	l.desired.Customers = slices.Grow(l.desired.Customers, n)
-	spare := l.desired.Customers[len(l.desired.Customers):cap(l.desired.Customers)]
-	for i := 0; i < len(spare); i += pageSize / 8 {
-		spare[i] = nil // see prefault
-	}
+	prefault.Slice(l.desired.Customers[len(l.desired.Customers):cap(l.desired.Customers)])
 }
 
-// Prefault: the blocks that hold a large load's customers are written to
-// once a page as soon as they are made, where they would otherwise be
-// filled over time. Memory fresh from the kernel is mapped on first use, and
-// a first read maps a shared page of zeros: a write to it later faults again
-// to copy it, and that second fault makes the kernel flush the page from the
-// TLB of every CPU that runs the process, by interrupts. Reads come before
-// the writes in two ways: the garbage collector scans a block that holds
-// pointers while it is still being filled, and the id index is read by
-// each lookup before the insert writes it. With the loader's goroutines on
-// every core, those flushes took a tenth of a million-row load's time.
-// pageSize is the stride of the writes (the pages may be larger).
-const pageSize = 4096
+// Prefault: the blocks that hold a large load's customers are mapped
+// (package prefault) as soon as they are made, where they would otherwise
+// be mapped over time as they fill. A first read of fresh memory maps a
+// shared page of zeros: a write to it later faults again to copy it, and
+// that second fault makes the kernel flush the page from the TLB of every
+// CPU that runs the process, by interrupts. Reads come before the writes
+// in two ways: the garbage collector scans a block that holds pointers
+// while it is still being filled, and the id index is read by each lookup
+// before the insert writes it. With the loader's goroutines on every core,
+// those flushes took a tenth of a million-row load's time. Mapped in one
+// call, a block also spares the kernel a trap per page.
 
-var (
-	custStride  = max(1, pageSize/int(unsafe.Sizeof(engine.Customer{})))
-	fieldStride = max(1, pageSize/int(unsafe.Sizeof(engine.Field{})))
+// The largest blocks of customers and of fields: about 5 MiB each.
+const (
+	maxCustBlock  = 1 << 16
+	maxFieldBlock = 1 << 17
 )
 
 // addCustomer records c, unless its id is already taken, which it reports at
