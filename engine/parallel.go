@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/reconcile-dev/reconcile/engine/internal/prefault"
 )
@@ -187,6 +188,10 @@ func writeOrdered(w io.Writer, n, per int, render func(dst []byte, i int) []byte
 	order := make(chan *block, 2*workers)
 	done := make(chan struct{})
 	free := make(chan []byte, 4*workers)
+	// A buffer not handed back is made a quarter above the largest size
+	// rendered so far, rather than grown to it by doubling (garbage, each
+	// step).
+	var largest atomic.Int64
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		defer close(blocks)
@@ -212,9 +217,14 @@ func writeOrdered(w io.Writer, n, per int, render func(dst []byte, i int) []byte
 				select {
 				case b = <-free:
 				default:
+					n := largest.Load()
+					b = make([]byte, 0, n+n/4) // room for a larger one
 				}
 				for i := bl.lo; i < bl.hi; i++ {
 					b = render(b, i)
+				}
+				if n := int64(cap(b)); n > largest.Load() {
+					largest.Store(n) // racy max: any large size will do
 				}
 				bl.out <- b
 			}
