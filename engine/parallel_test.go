@@ -94,3 +94,25 @@ func TestSortByID(t *testing.T) {
 		t.Fatalf("%d indexes for %d customers", len(byID), len(cs))
 	}
 }
+
+// TestSeek: from any cursor, seek finds the first customer whose id is not
+// below the one sought, as a search from the start does.
+func TestSeek(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	var cs []*Customer
+	for i := range 500 {
+		cs = append(cs, &Customer{ID: fmt.Sprintf("%05d", 2*i+rng.IntN(2))})
+	}
+	order := make([]int32, len(cs))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	for range 20000 {
+		id := fmt.Sprintf("%05d", rng.IntN(1002))
+		from := rng.IntN(len(cs) + 1)
+		want, _ := slices.BinarySearchFunc(order, id, func(ci int32, id string) int { return strings.Compare(cs[ci].ID, id) })
+		if got := seek(cs, order, from, id); got != want {
+			t.Fatalf("seek(from %d, %q) = %d, want %d", from, id, got, want)
+		}
+	}
+}

@@ -391,6 +391,9 @@ func (m *merge) eachCreate(pt *planPart, pi, lo, hi int, fn func(c *Customer, ad
 // has a smaller id.
 func seek(cs []*Customer, order []int32, from int, id string) int {
 	n := len(order)
+	if from < n && cs[order[from]].ID == id {
+		return from // the usual case: the next customer (ids are unique)
+	}
 	if from > 0 && cs[order[from-1]].ID >= id {
 		from = 0 // not in address order: search from the start
 	}
