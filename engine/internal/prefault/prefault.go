@@ -8,7 +8,9 @@
 // the same work without a trap per page; elsewhere it writes to each page
 // once, as soon as the block is made, so that the pages are mapped for
 // writing at once (a first read would map a shared page of zeros that the
-// first write must then replace).
+// first write must then replace). A block that spans whole 2 MiB pages
+// asks for them to be huge pages first (MADV_HUGEPAGE), mapped 2 MiB at a
+// time.
 package prefault
 
 import "unsafe"
