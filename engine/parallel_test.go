@@ -84,7 +84,13 @@ func TestSortByID(t *testing.T) {
 			cs = append(cs, &Customer{ID: id})
 		}
 	}
-	byID := sortByID(cs)
+	for i, c := range cs {
+		c.Managed = 0b101 | uint64(i%2)<<1 // every one in services 0 and 2, half in 1
+	}
+	byID, all, some := sortByID(cs)
+	if all != 0b101 || some != 0b111 {
+		t.Errorf("managed by all %b, by some %b; want 101 and 111", all, some)
+	}
 	for k := 1; k < len(byID); k++ {
 		if a, b := cs[byID[k-1]].ID, cs[byID[k]].ID; a >= b {
 			t.Fatalf("%q before %q", a, b)

@@ -161,34 +161,33 @@ type scanPart struct {
 func newMerge(d *Desired, opts PlanOptions) *merge {
 	m := &merge{d: d, opts: opts, matched: make([]atomic.Uint64, len(d.Customers))}
 	prefault.Slice(m.matched)
-	byID := sortByID(d.Customers)
+	byID, all, some := sortByID(d.Customers)
 	names := d.Registry.Names()
 	m.sorted = make([][]int32, len(names))
-	var all uint64 = 1<<len(names) - 1
-	for _, c := range d.Customers {
-		all &= c.Managed
-	}
 	var managed []uint64
-	if all != 1<<len(names)-1 {
-		// Which services manage each customer, read in the customers'
-		// order (the order of their memory) rather than by id.
-		managed = make([]uint64, len(d.Customers))
-		for i, c := range d.Customers {
-			managed[i] = c.Managed
-		}
-	}
 	for i := range names {
-		if all&(1<<i) != 0 {
+		switch bit := uint64(1) << i; {
+		case all&bit != 0:
 			m.sorted[i] = byID // managed everywhere: share one order
-			continue
-		}
-		var s []int32
-		for _, ci := range byID {
-			if managed[ci]&(1<<i) != 0 {
-				s = append(s, ci)
+		case some&bit == 0: // managed nowhere
+		default:
+			if managed == nil {
+				// Which services manage each customer, read in the
+				// customers' order (the order of their memory) rather than
+				// by id.
+				managed = make([]uint64, len(d.Customers))
+				for ci, c := range d.Customers {
+					managed[ci] = c.Managed
+				}
 			}
+			var s []int32
+			for _, ci := range byID {
+				if managed[ci]&bit != 0 {
+					s = append(s, ci)
+				}
+			}
+			m.sorted[i] = s
 		}
-		m.sorted[i] = s
 	}
 	return m
 }
@@ -200,29 +199,45 @@ type idKey struct {
 	i   int32
 }
 
-// sortByID returns the indexes of cs in the order of their ids. Most ids
-// differ in their first eight bytes: the sort compares those, in keys
-// side by side in memory, and reads the ids themselves only on a tie.
-func sortByID(cs []*Customer) []int32 {
+// sortByID returns the indexes of cs in the order of their ids, and the
+// services that manage all of them and some of them (Customer.Managed
+// bits). Most ids differ in their first eight bytes: the sort compares
+// those, in keys side by side in memory, and reads the ids themselves only
+// on a tie.
+func sortByID(cs []*Customer) (byID []int32, all, some uint64) {
 	keys := make([]idKey, len(cs))
 	prefault.Slice(keys)
-	parallelFor((len(cs)+segmentSize-1)/segmentSize, func(k int) {
+	segs := (len(cs) + segmentSize - 1) / segmentSize
+	alls, somes := make([]uint64, segs), make([]uint64, segs)
+	parallelFor(segs, func(k int) {
+		a, s := ^uint64(0), uint64(0)
 		for i := k * segmentSize; i < min(len(cs), (k+1)*segmentSize); i++ {
-			keys[i] = idKey{idPrefix(cs[i].ID), int32(i)}
+			c := cs[i]
+			keys[i] = idKey{idPrefix(c.ID), int32(i)}
+			a &= c.Managed
+			s |= c.Managed
 		}
+		alls[k], somes[k] = a, s
 	})
+	all = ^uint64(0)
+	for k := range segs {
+		all &= alls[k]
+		some |= somes[k]
+	}
 	ParallelSort(keys, func(a, b idKey) int {
 		if a.pre != b.pre {
 			return cmp.Compare(a.pre, b.pre)
 		}
 		return strings.Compare(cs[a.i].ID, cs[b.i].ID)
 	})
-	byID := make([]int32, len(cs))
+	byID = make([]int32, len(cs))
 	prefault.Slice(byID)
-	for i, k := range keys {
-		byID[i] = k.i
-	}
-	return byID
+	parallelFor(segs, func(k int) {
+		for i := k * segmentSize; i < min(len(cs), (k+1)*segmentSize); i++ {
+			byID[i] = keys[i].i
+		}
+	})
+	return byID, all, some
 }
 
 // idPrefix returns the first eight bytes of id, big-endian, padded with
