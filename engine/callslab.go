@@ -46,6 +46,15 @@ func (s *CallSlab) Names(n int) []string {
 
 // Concat returns the strings joined.
 func (s *CallSlab) Concat(parts ...string) string {
+	if s == nil {
+		return join(nil, 0, parts...)
+	}
+	return join(&s.text, slabText, parts...)
+}
+
+// join returns parts joined, its text taken from b (blocks of up to size
+// bytes), or allocated on its own when b is nil.
+func join(b *block[byte], size int, parts ...string) string {
 	n := 0
 	for _, p := range parts {
 		n += len(p)
@@ -53,22 +62,21 @@ func (s *CallSlab) Concat(parts ...string) string {
 	if n == 0 {
 		return ""
 	}
-	var b []byte
-	if s == nil {
-		b = make([]byte, 0, n)
+	var t []byte
+	if b == nil {
+		t = make([]byte, 0, n)
 	} else {
-		b = s.text.take(n, slabText)[:0]
+		t = b.take(n, size)[:0]
 	}
 	for _, p := range parts {
-		b = append(b, p...)
+		t = append(t, p...)
 	}
-	return unsafe.String(&b[0], n)
+	return unsafe.String(&t[0], n)
 }
 
 // reuse makes s hand out its blocks again, keeping from now on the blocks
 // it makes: whatever s handed out before must be dead.
 func (s *CallSlab) reuse() {
-	s.calls.keep, s.names.keep, s.text.keep = true, true, true
 	s.calls.reuse()
 	s.names.reuse()
 	s.text.reuse()

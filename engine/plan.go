@@ -104,6 +104,9 @@ type changeResource struct {
 
 const slabCreates = 512
 
+// slabTextSize is the largest block of a part's addresses and sources.
+const slabTextSize = 32 << 10
+
 // block hands out runs of Ts from blocks that double from 16 Ts up to
 // size (a part with a few changes takes a little memory, one with
 // thousands few blocks), keeping the blocks for reuse when keep is set.
@@ -136,15 +139,15 @@ func (b *block[T]) take(n, size int) []T {
 	return run
 }
 
-// reuse hands out the kept blocks again: every run taken before is dead.
+// reuse hands out the kept blocks again, keeping from now on the blocks it
+// makes: every run taken before is dead.
 func (b *block[T]) reuse() {
-	b.cur, b.next = nil, 0
+	b.cur, b.next, b.keep = nil, 0, true
 }
 
 // reuse makes sl hand out its blocks again, keeping from now on the
 // blocks it makes: whatever sl handed out before must be dead.
 func (sl *slabs) reuse() {
-	sl.creates.keep, sl.fields.keep, sl.text.keep = true, true, true
 	sl.creates.reuse()
 	sl.fields.reuse()
 	sl.text.reuse()
@@ -162,11 +165,7 @@ func (sl *slabs) fieldsOf(n int) Fields { return sl.fields.take(n, 8*slabCreates
 
 // address returns PROVIDER/ID, its text kept in a block.
 func (sl *slabs) address(prov, id string) string {
-	b := sl.text.take(len(prov)+1+len(id), 32<<10)
-	n := copy(b, prov)
-	b[n] = '/'
-	copy(b[n+1:], id)
-	return unsafe.String(&b[0], len(b))
+	return join(&sl.text, slabTextSize, prov, "/", id)
 }
 
 // fileLine returns p.FileLine(), its text kept in a block.
@@ -176,11 +175,7 @@ func (sl *slabs) fileLine(p Pos) string {
 	}
 	var num [12]byte
 	digits := strconv.AppendInt(num[:0], int64(p.Line), 10)
-	b := sl.text.take(len(p.File)+1+len(digits), 32<<10)
-	n := copy(b, p.File)
-	b[n] = ':'
-	copy(b[n+1:], digits)
-	return unsafe.String(&b[0], len(b))
+	return join(&sl.text, slabTextSize, p.File, ":", unsafe.String(&digits[0], len(digits)))
 }
 
 func (pt *planPart) diff(reg *Registry, customers []*Customer, s *State, opts PlanOptions) {

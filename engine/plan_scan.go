@@ -319,13 +319,13 @@ func (m *merge) differs(pt *planPart, c *Customer, pi int, b *EntryBatch, rec *R
 	j := rec.Fields.Off
 	for _, st := range l.fields {
 		// The state's fields up to st's: the same name is the usual case,
-		// told by one comparison of equal lengths.
+		// told by one equality test.
 		for {
 			if j == rec.Fields.End {
 				return true
 			}
 			name := b.Fields[j].Name
-			if len(name) == len(st.name) && name == st.name {
+			if name == st.name {
 				break
 			}
 			if name > st.name {

@@ -63,9 +63,21 @@ func TestHoldGC(t *testing.T) {
 	if l := debug.SetMemoryLimit(-1); l != math.MaxInt64 {
 		t.Fatalf("memory limit %d after release, want none", l)
 	}
-	release() // a second release changes nothing
-	if p := debug.SetGCPercent(100); p != 100 {
-		t.Fatalf("GC percent %d after a second release, want 100", p)
+	// A second release changes nothing: not the runtime, not the count of
+	// holds (a next hold still sets and restores it).
+	debug.SetGCPercent(77)
+	release()
+	if p := debug.SetGCPercent(-1); p != 77 {
+		t.Fatalf("GC percent %d after a second release, want 77 left alone", p)
+	}
+	debug.SetGCPercent(77)
+	again := holdGC(floor)
+	if p := debug.SetGCPercent(-1); p != -1 {
+		t.Fatalf("GC percent %d in a hold after a second release, want -1", p)
+	}
+	again()
+	if p := debug.SetGCPercent(100); p != 77 {
+		t.Fatalf("GC percent %d after that hold, want 77 back", p)
 	}
 
 	// Holds nest: the runtime is set by the first and restored by the last.

@@ -248,33 +248,10 @@ func (p *lineParser) object(b []byte, i, obj int) (span, int, bool) {
 	}
 	for {
 		var f fieldRec
-		k := len(p.fields) - int(s.Off)
-		// The name last seen here, quoted as it is (recent names need no
-		// escape), is the usual case: matched without decoding.
-		if r := ""; k < len(p.recent[obj]) {
-			r = p.recent[obj][k]
-			if end := i + 1 + len(r); r != "" && end+1 < len(b) && b[i] == '"' && b[end] == '"' && b[end+1] == ':' && string(b[i+1:end]) == r {
-				f.Name = r
-				i = end + 2
-				goto value
-			}
+		var ok bool
+		if f.Name, i, ok = p.fieldName(b, i, obj, len(p.fields)-int(s.Off)); !ok {
+			return s, i, false
 		}
-		{
-			name, j, ok := p.str(b, i)
-			if !ok || j >= len(b) || b[j] != ':' {
-				return s, i, false
-			}
-			if k < len(p.recent[obj]) {
-				f.Name = p.intern(name)
-				if plainName(f.Name) {
-					p.recent[obj][k] = f.Name
-				}
-			} else {
-				f.Name = p.intern(name)
-			}
-			i = j + 1
-		}
-	value:
 		if i >= len(b) {
 			return s, i, false
 		}
@@ -327,6 +304,30 @@ func (p *lineParser) object(b []byte, i, obj int) (span, int, bool) {
 			return s, i, false
 		}
 	}
+}
+
+// fieldName decodes the name of the member at b[i], the k-th of object obj
+// (0 fields, 1 ids), and its colon; it returns the interned name and the
+// index after the colon. The name last seen at that position, quoted as it
+// stands (only names JSON writes without escapes are remembered), is the
+// usual case: matched without decoding.
+func (p *lineParser) fieldName(b []byte, i, obj, k int) (string, int, bool) {
+	recent := k < len(p.recent[obj])
+	if r := ""; recent {
+		r = p.recent[obj][k]
+		if end := i + 1 + len(r); r != "" && end+1 < len(b) && b[i] == '"' && b[end] == '"' && b[end+1] == ':' && string(b[i+1:end]) == r {
+			return r, end + 2, true
+		}
+	}
+	name, j, ok := p.str(b, i)
+	if !ok || j >= len(b) || b[j] != ':' {
+		return "", i, false
+	}
+	interned := p.intern(name)
+	if recent && plainName(interned) {
+		p.recent[obj][k] = interned
+	}
+	return interned, j + 1, true
 }
 
 // str decodes the JSON string at b[i]. It returns its contents, either a

@@ -101,9 +101,6 @@ func scan(ctx context.Context, r io.Reader, name string, known []string, visit f
 		if res.unsorted {
 			return info, engine.ErrScanUnavailable
 		}
-		if res.err == nil {
-			linesPool.Put(&res.lines)
-		}
 		if res.err != nil {
 			var ce *CorruptError
 			if count == h.Resources && res.what != "" && errors.As(res.err, &ce) {
@@ -111,6 +108,7 @@ func scan(ctx context.Context, r io.Reader, name string, known []string, visit f
 			}
 			return info, res.err
 		}
+		linesPool.Put(&res.lines)
 	}
 	if count < h.Resources {
 		return info, &CorruptError{Path: name, Msg: fmt.Sprintf("the file is truncated: the header announces %d resources, the file holds %d", h.Resources, count)}
