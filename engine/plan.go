@@ -83,6 +83,7 @@ type planPart struct {
 	proj    projector
 	slabs   slabs
 	merged  []*Change // segmentScratch's
+	want    Wanted    // wanted's
 }
 
 // slabs hand out a create's change, desired resource, fields and source

@@ -34,7 +34,13 @@ func MakePlanScan(ctx context.Context, d *Desired, scan StateScanner, opts PlanO
 		opts.onMissing[name] = c.OnMissing
 	}
 	m := newMerge(d, opts)
-	info, err := scan.Scan(ctx, m.visit)
+	var info ScanInfo
+	var err error
+	if lz, ok := scan.(LazyScanner); ok {
+		info, err = lz.ScanLazy(ctx, m.visit)
+	} else {
+		info, err = scan.Scan(ctx, m.visit)
+	}
 	if err != nil {
 		return nil, nil, info, err
 	}
@@ -275,7 +281,18 @@ func (m *merge) visit(b *EntryBatch) error {
 				m.matched[order[k]].Or(1 << pi)
 			}
 		}
-		if !pt.targets.match(addr) {
+		match := pt.targets.match(addr)
+		if rec.Lazy() {
+			// The usual entry: unchanged, told from its line.
+			if c != nil && match && b.Lines.Same(b, r, pt.wanted(c, pi, rec.Provider)) {
+				pt.sum.NoOp++
+				continue
+			}
+			if err := b.Lines.Decode(b, r); err != nil {
+				return err
+			}
+		}
+		if !match {
 			continue
 		}
 		if c == nil {
@@ -309,6 +326,15 @@ func (m *merge) visit(b *EntryBatch) error {
 	m.parts = append(m.parts, sp)
 	m.mu.Unlock()
 	return nil
+}
+
+// wanted returns the fields c manages in service pi (p), under their names
+// in the service, sorted: what its unchanged entry holds. It is pt's,
+// valid until the next call.
+func (pt *planPart) wanted(c *Customer, pi int, p string) *Wanted {
+	l := pt.proj.layout(c, pi, p)
+	pt.want = Wanted{Names: l.wantNames, Src: l.wantSrc, Of: c.Fields}
+	return &pt.want
 }
 
 // differs reports whether any field c manages in service pi differs from

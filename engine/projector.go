@@ -19,6 +19,9 @@ type projLayout struct {
 	names  []string // the customer field names the plan was made for
 	fields []projStep
 	params []projStep
+	// fields again, as Wanted lists them
+	wantNames []string
+	wantSrc   []int
 }
 
 // projStep takes the customer's field at index src, named name in the
@@ -85,6 +88,11 @@ func (pj *projector) layout(c *Customer, i int, p string) *projLayout {
 		}
 		slices.SortFunc(l.fields, byName)
 		slices.SortFunc(l.params, byName)
+		l.wantNames, l.wantSrc = l.wantNames[:0], l.wantSrc[:0]
+		for _, st := range l.fields {
+			l.wantNames = append(l.wantNames, st.name)
+			l.wantSrc = append(l.wantSrc, st.src)
+		}
 	}
 	return l
 }

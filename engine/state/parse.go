@@ -40,6 +40,8 @@ type lineParser struct {
 	// ids (1): neighbouring lines list the same names in the same order, so
 	// this usually spares the map lookup.
 	recent [2][16]string
+
+	lazy lazyLines // a lazy scan's (lazy.go)
 }
 
 // maxInterned bounds names: a state has a few dozen distinct field names;
@@ -51,7 +53,7 @@ const maxInterned = 4096
 // is a run of the arena's bytes or of the fields, an entryRec a decoded
 // line (its Addr in the arena, its Fields and IDs spans of fields), a
 // fieldRec one name and value (Val in the arena for strings and integers,
-// Lit "true" or "false" for booleans).
+// booleans too: "true" or "false").
 type (
 	span     = engine.Span
 	entryRec = engine.RawEntry
@@ -92,6 +94,18 @@ type lineError struct {
 
 // parseLine decodes line number n, appending one record.
 func (p *lineParser) parseLine(b []byte, n int) *lineError {
+	rec, err := p.decodeLine(b)
+	if err != nil {
+		return err
+	}
+	rec.Line = int32(n)
+	p.recs = append(p.recs, rec)
+	return nil
+}
+
+// decodeLine decodes a line into a record, its strings and fields appended
+// to the arena and the fields, or leaves both as they were.
+func (p *lineParser) decodeLine(b []byte) (entryRec, *lineError) {
 	arena, fields := len(p.arena), len(p.fields)
 	rec, ok := p.fast(b)
 	if !ok {
@@ -99,16 +113,14 @@ func (p *lineParser) parseLine(b []byte, n int) *lineError {
 		var err *lineError
 		if rec, err = p.slow(b); err != nil {
 			p.arena, p.fields = p.arena[:arena], p.fields[:fields]
-			return err
+			return rec, err
 		}
 	}
 	if err := p.finish(&rec); err != nil {
 		p.arena, p.fields = p.arena[:arena], p.fields[:fields]
-		return err
+		return rec, err
 	}
-	rec.Line = int32(n)
-	p.recs = append(p.recs, rec)
-	return nil
+	return rec, nil
 }
 
 // finish checks what a decoded line means, whichever path decoded it: a
@@ -172,11 +184,8 @@ func (p *lineParser) materialize(addrs []string) ([]engine.Entry, []string) {
 	fields := make([]engine.Field, len(p.fields))
 	for i, f := range p.fields {
 		fields[i].Name = f.Name
-		switch f.Kind {
-		case engine.KindString, engine.KindInt:
+		if f.Kind != engine.KindNull {
 			fields[i].Value = engine.Value{S: s[f.Val.Off:f.Val.End], K: f.Kind}
-		case engine.KindBool:
-			fields[i].Value = engine.Value{S: f.Lit, K: engine.KindBool}
 		}
 	}
 	entries := make([]engine.Entry, len(p.recs))
@@ -207,7 +216,6 @@ func (p *lineParser) materialize(addrs []string) ([]engine.Entry, []string) {
 
 func (p *lineParser) fast(b []byte) (entryRec, bool) {
 	var r entryRec
-	const addrKey, fieldsKey, idsKey = `{"address":`, `,"fields":`, `,"ids":`
 	if !bytes.HasPrefix(b, []byte(addrKey)) {
 		return r, false
 	}
@@ -265,9 +273,13 @@ func (p *lineParser) object(b []byte, i, obj int) (span, int, bool) {
 			p.arena = append(p.arena, raw...)
 			f.Kind, f.Val, i = engine.KindString, spanOf(off, len(p.arena)), j
 		case c == 't' && bytes.HasPrefix(b[i:], []byte("true")):
-			f.Kind, f.Lit, i = engine.KindBool, "true", i+4
+			off := len(p.arena)
+			p.arena = append(p.arena, "true"...)
+			f.Kind, f.Val, i = engine.KindBool, spanOf(off, len(p.arena)), i+4
 		case c == 'f' && bytes.HasPrefix(b[i:], []byte("false")):
-			f.Kind, f.Lit, i = engine.KindBool, "false", i+5
+			off := len(p.arena)
+			p.arena = append(p.arena, "false"...)
+			f.Kind, f.Val, i = engine.KindBool, spanOf(off, len(p.arena)), i+5
 		case c == 'n' && bytes.HasPrefix(b[i:], []byte("null")):
 			f.Kind, i = engine.KindNull, i+4
 		case c == '-' || '0' <= c && c <= '9':
@@ -591,7 +603,9 @@ func (p *lineParser) slowObject(dec *json.Decoder, label string) *lineError {
 			p.arena = strconv.AppendInt(p.arena, i, 10)
 			f.Kind, f.Val = engine.KindInt, spanOf(off, len(p.arena))
 		case bool:
-			f.Kind, f.Lit = engine.KindBool, strconv.FormatBool(v)
+			off := len(p.arena)
+			p.arena = strconv.AppendBool(p.arena, v)
+			f.Kind, f.Val = engine.KindBool, spanOf(off, len(p.arena))
 		case nil:
 			f.Kind = engine.KindNull
 		default:

@@ -303,22 +303,37 @@ func (p *lineParser) parseChunk(c *chunk, name string, spare chan chunkResult) c
 // line without newline means a truncated file, and its error.
 func (p *lineParser) parseLines(c *chunk, name string) (string, error) {
 	p.reset()
+	p.lazy.start(c, name)
 	data, n := c.buf, c.firstLine
 	for len(data) > 0 {
+		off := len(c.buf) - len(data)
 		line, rest, found := bytes.Cut(data, []byte{'\n'})
 		data = rest
 		if !blank(line) {
+			if c.last && !found {
+				p.lazy.cut = n
+			}
+			if p.lazy.on && p.lightLine(line, off, n) {
+				n++
+				continue
+			}
 			if err := p.parseLine(line, n); err != nil {
-				msg := err.msg
-				if c.last && !found {
-					msg = "the last line is incomplete (" + msg + "): the file is truncated"
-				}
-				return err.msg, &CorruptError{Path: name, Line: n, Col: err.col, Msg: msg}
+				return err.msg, corruptLine(name, n, err, c.last && !found)
 			}
 		}
 		n++
 	}
 	return "", nil
+}
+
+// corruptLine is what a scan or a load says of line n: err, and when the
+// line is the last one and has no newline, that the file is truncated.
+func corruptLine(name string, n int, err *lineError, cut bool) *CorruptError {
+	msg := err.msg
+	if cut {
+		msg = "the last line is incomplete (" + msg + "): the file is truncated"
+	}
+	return &CorruptError{Path: name, Line: n, Col: err.col, Msg: msg}
 }
 
 // blank reports whether a line holds nothing but JSON whitespace; blank

@@ -235,8 +235,8 @@ func FuzzFastPath(f *testing.F) {
 			get := func(s span) []kv {
 				var out []kv
 				for _, f := range p.fields[s.Off:s.End] {
-					v := f.Lit
-					if f.Kind == engine.KindString || f.Kind == engine.KindInt {
+					v := ""
+					if f.Kind != engine.KindNull {
 						v = string(p.arena[f.Val.Off:f.Val.End])
 					}
 					out = append(out, kv{f.Name, v, f.Kind})

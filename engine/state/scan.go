@@ -22,6 +22,19 @@ import (
 // hand-edited file may not be), or a journal to fold, give
 // engine.ErrScanUnavailable, and the caller loads the state instead.
 func (f *File) Scan(ctx context.Context, visit func(*engine.EntryBatch) error) (engine.ScanInfo, error) {
+	return f.scan(ctx, false, visit)
+}
+
+// ScanLazy is Scan with the entries' fields and ids decoded on demand
+// (engine.LazyScanner): a line Write wrote is handed out with its address
+// decoded, the rest of it read by the batch's Lines when visit asks, and a
+// problem with it reported, as Scan reports it, when it is decoded. Every
+// line is decoded or matched (Lines.Same) by a visit that asks for each.
+func (f *File) ScanLazy(ctx context.Context, visit func(*engine.EntryBatch) error) (engine.ScanInfo, error) {
+	return f.scan(ctx, true, visit)
+}
+
+func (f *File) scan(ctx context.Context, lazy bool, visit func(*engine.EntryBatch) error) (engine.ScanInfo, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, err := fsys.Lstat(f.journalPath()); !errors.Is(err, fs.ErrNotExist) {
@@ -43,20 +56,25 @@ func (f *File) Scan(ctx context.Context, visit func(*engine.EntryBatch) error) (
 	if !fi.Mode().IsRegular() {
 		return engine.ScanInfo{}, fmt.Errorf("reading state %s: not a regular file", path)
 	}
-	return scan(ctx, fh, path, f.services, visit)
+	return scan(ctx, fh, path, f.services, lazy, visit)
 }
 
 // ScanState is Scan of a state in the file format read from r; name is
 // the file name for messages.
 func ScanState(ctx context.Context, r io.Reader, name string, visit func(*engine.EntryBatch) error, known ...string) (engine.ScanInfo, error) {
-	return scan(ctx, r, name, known, visit)
+	return scan(ctx, r, name, known, false, visit)
+}
+
+// ScanStateLazy is ScanLazy of a state in the file format read from r.
+func ScanStateLazy(ctx context.Context, r io.Reader, name string, visit func(*engine.EntryBatch) error, known ...string) (engine.ScanInfo, error) {
+	return scan(ctx, r, name, known, true, visit)
 }
 
 // scan decodes the chunks in parallel (pipeline) and visits each chunk's
 // entries in the goroutine that decoded it; the calling goroutine checks,
 // in file order, what spans chunks: the order of their addresses, and the
 // count the header announces.
-func scan(ctx context.Context, r io.Reader, name string, known []string, visit func(*engine.EntryBatch) error) (engine.ScanInfo, error) {
+func scan(ctx context.Context, r io.Reader, name string, known []string, lazy bool, visit func(*engine.EntryBatch) error) (engine.ScanInfo, error) {
 	br := &blockReader{r: r, name: name}
 	first, err := br.header()
 	if err != nil {
@@ -69,6 +87,7 @@ func scan(ctx context.Context, r io.Reader, name string, known []string, visit f
 	info := engine.ScanInfo{Lineage: h.Lineage, Serial: h.Serial}
 	order, stop := br.pipeline(func() func(*chunk) chunkResult {
 		p := newLineParser(known)
+		p.lazy.on = lazy
 		var b engine.EntryBatch
 		return func(c *chunk) chunkResult { return p.scanChunk(c, name, &b, visit) }
 	})
@@ -135,7 +154,10 @@ func (p *lineParser) scanChunk(c *chunk, name string, b *engine.EntryBatch, visi
 	res.lines = slices.Grow(res.lines, len(p.recs))
 	b.Seq, b.Arena = c.seq, p.arena
 	// The batch is the parser's own records and fields.
-	b.Recs, b.Fields = p.recs, p.fields
+	b.Recs, b.Fields, b.Lines = p.recs, p.fields, nil
+	if p.lazy.on {
+		b.Lines = p
+	}
 	for i := range p.recs {
 		r := &p.recs[i]
 		if i > 0 {
@@ -153,15 +175,31 @@ func (p *lineParser) scanChunk(c *chunk, name string, b *engine.EntryBatch, visi
 		}
 		res.lines = append(res.lines, r.Line)
 	}
-	if res.n = len(b.Recs); res.n > 0 {
-		res.first = string(b.Arena[b.Recs[0].Addr.Off:b.Recs[0].Addr.End])
-		res.last = string(b.Arena[b.Recs[res.n-1].Addr.Off:b.Recs[res.n-1].Addr.End])
-	}
+	res.n = len(b.Recs)
+	res.ends(b)
 	if res.unsorted || res.n == 0 {
 		return res
 	}
-	if err := visit(b); err != nil && res.err == nil {
+	err := visit(b)
+	switch {
+	case p.lazy.failed >= 0:
+		// A line decoded on demand was bad: the chunk ends before it, as
+		// if it had been decoded with the others, whatever was found after
+		// it.
+		res.err, res.what, res.n = err, p.lazy.what, p.lazy.failed
+		res.ends(b)
+	case err != nil && res.err == nil:
 		res.err, res.what = err, ""
 	}
 	return res
+}
+
+// ends sets res.first and res.last to the addresses of the first and the
+// last of the res.n entries of b that count.
+func (res *chunkResult) ends(b *engine.EntryBatch) {
+	res.first, res.last = "", ""
+	if res.n > 0 {
+		res.first = string(b.Arena[b.Recs[0].Addr.Off:b.Recs[0].Addr.End])
+		res.last = string(b.Arena[b.Recs[res.n-1].Addr.Off:b.Recs[res.n-1].Addr.End])
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -62,6 +63,10 @@ func PlanScan(t *testing.T, store Store, n int) {
 					s.Resources[addr] = engine.AbsentEntry(e.Provider, e.ID)
 				case 3: // a different value
 					e.Fields = e.Fields.Set("name", engine.String("Someone else"))
+				case 4: // a value of the same length, one byte apart
+					if v, ok := e.Fields.Get("name"); ok && v.S != "" {
+						e.Fields = e.Fields.Set("name", engine.String(v.S[:len(v.S)-1]+"?"))
+					}
 				}
 			}
 			for i := range 300 { // gone from the manifests: forgets, or disables
@@ -116,32 +121,74 @@ func PlanScan(t *testing.T, store Store, n int) {
 			if !ok {
 				t.Fatal("the backend does not stream its state")
 			}
-			counting := &countingScanner{StateScanner: scanner}
-			got, gotDiags, info, err := engine.MakePlanScan(t.Context(), &dd, counting, opts)
-			if err != nil {
-				t.Fatal(err)
+			// Every entry decoded as it is read, and, when the backend
+			// offers it, only those whose lines differ (a lazy scan).
+			scanners := map[string]engine.StateScanner{"scan": eagerScanner{scanner}}
+			if lz, ok := scanner.(engine.LazyScanner); ok {
+				scanners["lazy scan"] = lazyScanner{scanner, lz, new(atomic.Int64)}
 			}
-			if counting.batches < 2 {
-				t.Errorf("the state came in %d batch(es): want several", counting.batches)
+			for how, scanner := range scanners {
+				counting := &countingScanner{StateScanner: scanner}
+				got, gotDiags, info, err := engine.MakePlanScan(t.Context(), &dd, counting, opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if counting.batches < 2 {
+					t.Errorf("%s: the state came in %d batch(es): want several", how, counting.batches)
+				}
+				if lz, ok := scanner.(lazyScanner); ok {
+					switch n := lz.decoded.Load(); {
+					case n == 0:
+						t.Errorf("%s: no entry was decoded: the changed ones are", how)
+					case targets == nil && n > int64(len(loaded.Resources))/4:
+						t.Errorf("%s: %d of %d entries decoded: the unchanged ones are not", how, n, len(loaded.Resources))
+					}
+				}
+				if info.Entries != len(loaded.Resources) || info.Lineage != loaded.Lineage || info.Serial != loaded.Serial {
+					t.Errorf("%s: scan info %+v, want %d entries of %s serial %d", how, info, len(loaded.Resources), loaded.Lineage, loaded.Serial)
+				}
+				if got.StateLineage != want.StateLineage || got.StateSerial != want.StateSerial {
+					t.Errorf("%s: plan made against %s serial %d, want %s serial %d", how, got.StateLineage, got.StateSerial, want.StateLineage, want.StateSerial)
+				}
+				if diff := cmp.Diff(want.Summary, got.Summary); diff != "" {
+					t.Errorf("summary (-load +%s):\n%s", how, diff)
+				}
+				if diff := cmp.Diff(want.Changes, got.Changes, cmpopts.EquateEmpty()); diff != "" {
+					t.Errorf("changes (-load +%s):\n%s", how, diff)
+				}
+				if diff := cmp.Diff(wantDiags, gotDiags, cmpopts.EquateEmpty()); diff != "" {
+					t.Errorf("diagnostics (-load +%s):\n%s", how, diff)
+				}
+				lazyPlan(t, &dd, scanner, opts, want, wantDiags)
 			}
-			if info.Entries != len(loaded.Resources) || info.Lineage != loaded.Lineage || info.Serial != loaded.Serial {
-				t.Errorf("scan info %+v, want %d entries of %s serial %d", info, len(loaded.Resources), loaded.Lineage, loaded.Serial)
-			}
-			if got.StateLineage != want.StateLineage || got.StateSerial != want.StateSerial {
-				t.Errorf("plan made against %s serial %d, want %s serial %d", got.StateLineage, got.StateSerial, want.StateLineage, want.StateSerial)
-			}
-			if diff := cmp.Diff(want.Summary, got.Summary); diff != "" {
-				t.Errorf("summary (-load +scan):\n%s", diff)
-			}
-			if diff := cmp.Diff(want.Changes, got.Changes, cmpopts.EquateEmpty()); diff != "" {
-				t.Errorf("changes (-load +scan):\n%s", diff)
-			}
-			if diff := cmp.Diff(wantDiags, gotDiags, cmpopts.EquateEmpty()); diff != "" {
-				t.Errorf("diagnostics (-load +scan):\n%s", diff)
-			}
-			lazyPlan(t, &dd, scanner, opts, want, wantDiags)
 		})
 	}
+}
+
+// eagerScanner is a backend's scan, every entry decoded as it is read:
+// not a LazyScanner, whatever the backend.
+type eagerScanner struct{ engine.StateScanner }
+
+// lazyScanner is a backend's lazy scan, as its Scan, counting the entries
+// the plan decodes.
+type lazyScanner struct {
+	engine.StateScanner
+	lz      engine.LazyScanner
+	decoded *atomic.Int64
+}
+
+func (l lazyScanner) Scan(ctx context.Context, visit func(*engine.EntryBatch) error) (engine.ScanInfo, error) {
+	return l.lz.ScanLazy(ctx, func(b *engine.EntryBatch) error {
+		err := visit(b)
+		n := 0
+		for i := range b.Recs {
+			if !b.Recs[i].Lazy() {
+				n++
+			}
+		}
+		l.decoded.Add(int64(n))
+		return err
+	})
 }
 
 // countingScanner counts the batches a scan visits.
