@@ -12,7 +12,21 @@ type CallSlab struct {
 	calls block[Call]
 	names block[string]
 	text  block[byte]
+	memo  []fieldsMemo // FieldsOf's answers, the latest last
 }
+
+// fieldsMemo is what Service.FieldsOf answered for a call and fields of
+// these names.
+type fieldsMemo struct {
+	svc   *Service
+	call  string
+	names []string
+	out   []string
+}
+
+// maxFieldsMemo bounds the answers a slab remembers: a plan's customers
+// come with a few lists of field names (one per manifest file, as a rule).
+const maxFieldsMemo = 8
 
 // CallBuilder is a Provider whose calls can be planned in a CallSlab:
 // CallsIn(nil, ch) is Calls(ch). Plans use it when the provider has it.
@@ -50,6 +64,29 @@ func (s *CallSlab) Concat(parts ...string) string {
 		return join(nil, 0, parts...)
 	}
 	return join(&s.text, slabText, parts...)
+}
+
+// FieldsOf is svc.FieldsOf(dst, call, fs), remembered for the names of fs:
+// the customers of a spreadsheet share them, and a plan asks for each of
+// its millions of changes.
+func (s *CallSlab) FieldsOf(svc *Service, dst []string, call string, fs Fields) []string {
+	if s == nil {
+		return svc.FieldsOf(dst, call, fs)
+	}
+	for i := len(s.memo) - 1; i >= 0; i-- {
+		if m := &s.memo[i]; m.svc == svc && m.call == call && sameNames(m.names, fs) {
+			return append(dst, m.out...)
+		}
+	}
+	m := fieldsMemo{svc: svc, call: call, names: make([]string, len(fs)), out: svc.FieldsOf(nil, call, fs)}
+	for i, f := range fs {
+		m.names[i] = f.Name
+	}
+	if len(s.memo) == maxFieldsMemo {
+		s.memo = append(s.memo[:0], s.memo[1:]...)
+	}
+	s.memo = append(s.memo, m)
+	return append(dst, m.out...)
 }
 
 // join returns parts joined, its text taken from b (blocks of up to size

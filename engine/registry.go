@@ -146,7 +146,7 @@ func (r *Registry) Names() []string { return r.names }
 
 // Service returns the named service, or nil.
 func (r *Registry) Service(name string) *Service {
-	if i, ok := r.index[name]; ok {
+	if i := r.Index(name); i >= 0 {
 		return r.services[i]
 	}
 	return nil
@@ -154,11 +154,24 @@ func (r *Registry) Service(name string) *Service {
 
 // Index returns the service's position (its Managed bit), or -1.
 func (r *Registry) Index(name string) int {
+	// A few services, the usual: compared, without hashing the name (a
+	// plan asks for each of its millions of changes).
+	if len(r.services) <= smallRegistry {
+		for i, s := range r.services {
+			if s.Name == name {
+				return i
+			}
+		}
+		return -1
+	}
 	if i, ok := r.index[name]; ok {
 		return i
 	}
 	return -1
 }
+
+// smallRegistry is how many services Index looks through in order.
+const smallRegistry = 8
 
 // Has reports whether name is a registered service.
 func (r *Registry) Has(name string) bool { _, ok := r.index[name]; return ok }

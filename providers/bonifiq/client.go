@@ -80,7 +80,7 @@ func (c *Client) CallsIn(s *engine.CallSlab, ch *engine.Change) []engine.Call {
 	names := s.Names(len(desired) + 1)
 	fieldsOf := func(call string) []string {
 		start := len(names)
-		names = Service.FieldsOf(names, call, desired)
+		names = s.FieldsOf(Service, names, call, desired)
 		return names[start:len(names):len(names)]
 	}
 	profileFields := func() []string { return fieldsOf(callProfile) }
@@ -108,7 +108,7 @@ func (c *Client) CallsIn(s *engine.CallSlab, ch *engine.Change) []engine.Call {
 		}
 	case ch.Action == engine.ActionCreate:
 		start := len(names)
-		names = Service.FieldsOf(names, callProfile, desired)
+		names = s.FieldsOf(Service, names, callProfile, desired)
 		upsert := engine.Call{Method: http.MethodPost, Path: "/v1/pvt/Customer/upsert", Op: OpUpsert}
 		if v, ok := desired.Get("enabled"); ok && v.S == "true" {
 			// A new customer is enabled: the upsert settles it, and sends a
