@@ -8,6 +8,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/reconcile-dev/reconcile/engine/internal/jsontext"
 )
 
 // Kind says what a Value holds.
@@ -121,15 +123,7 @@ func (v *Value) UnmarshalJSON(b []byte) error {
 // appendJSONString appends s as a JSON string. It escapes like
 // encoding/json without HTML escaping, and is fast for the common ASCII case.
 func appendJSONString(b []byte, s string) []byte {
-	plain := true
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
-			plain = false
-			break
-		}
-	}
-	if plain {
+	if jsontext.Plain(s) {
 		b = append(b, '"')
 		b = append(b, s...)
 		return append(b, '"')

@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	"github.com/reconcile-dev/reconcile/engine"
+	"github.com/reconcile-dev/reconcile/engine/internal/jsontext"
 )
 
 // A lazy scan (File.ScanLazy) decodes each line's address only, when the
@@ -215,7 +216,7 @@ func quoted(line []byte, i int, v string, check bool) (int, bool) {
 		if x != binary.LittleEndian.Uint64(vb[j:]) {
 			return i, false
 		}
-		m |= special(x)
+		m |= jsontext.Special(x)
 	}
 	for ; j < len(t); j++ {
 		if t[j] != vb[j] {

@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/reconcile-dev/reconcile/engine"
+	"github.com/reconcile-dev/reconcile/engine/internal/jsontext"
 )
 
 // lineParser decodes the resource lines of one chunk into records that
@@ -357,7 +358,7 @@ func (p *lineParser) str(b []byte, i int) ([]byte, int, bool) {
 		// Eight plain bytes at a time: none a quote, a backslash, a
 		// control character or beyond ASCII.
 		for j+8 <= len(b) {
-			m := special(binary.LittleEndian.Uint64(b[j:]))
+			m := jsontext.Special(binary.LittleEndian.Uint64(b[j:]))
 			if m != 0 {
 				j += bits.TrailingZeros64(m) / 8
 				break
@@ -400,17 +401,6 @@ func plainName(name string) bool {
 		}
 	}
 	return true
-}
-
-// special returns a word with the top bit of each byte of x (eight bytes,
-// the first lowest) set where the byte is a quote, a backslash, below 0x20
-// or at least 0x80. A byte above the first such one may be set wrongly
-// (a borrow carries upward); the first is exact.
-func special(x uint64) uint64 {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	q := x ^ ('"' * ones)
-	e := x ^ ('\\' * ones)
-	return ((x-0x20*ones) & ^x | (q-ones) & ^q | (e-ones) & ^e | x) & highs
 }
 
 // unescape appends the contents of a JSON string, given without its quotes,

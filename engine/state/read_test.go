@@ -2,10 +2,7 @@ package state
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
-	"math/bits"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -251,42 +248,6 @@ func FuzzFastPath(f *testing.F) {
 			t.Errorf("%q: slow and fast differ (-slow +fast):\n%s", line, diff)
 		}
 	})
-}
-
-// TestSpecialBytes checks the eight-bytes-at-a-time test of str against a
-// byte at a time: the first byte special flags is the first quote,
-// backslash, control character or non-ASCII byte, and none is flagged in
-// a word of plain bytes.
-func TestSpecialBytes(t *testing.T) {
-	isSpecial := func(c byte) bool { return c == '"' || c == '\\' || c < 0x20 || c >= 0x80 }
-	pick := []byte{0, 0x1f, 0x20, 0x21, '"', '#', '[', '\\', ']', 0x7f, 0x80, 0xff, 'a', '0'}
-	rng := rand.New(rand.NewPCG(1, 2))
-	for n := range 200000 {
-		var w [8]byte
-		for k := range w {
-			if n < 256*8 && k == n/256 {
-				w[k] = byte(n % 256) // each value in each position
-			} else if rng.IntN(4) == 0 {
-				w[k] = pick[rng.IntN(len(pick))]
-			} else {
-				w[k] = byte(0x20 + rng.IntN(0x60))
-			}
-		}
-		want := 8
-		for k, c := range w {
-			if isSpecial(c) {
-				want = k
-				break
-			}
-		}
-		got := 8
-		if m := special(binary.LittleEndian.Uint64(w[:])); m != 0 {
-			got = bits.TrailingZeros64(m) / 8
-		}
-		if got != want {
-			t.Fatalf("special(%q): first special byte at %d, want %d", w, got, want)
-		}
-	}
 }
 
 // TestStrEveryPosition decodes strings with an escape, a non-ASCII rune or
