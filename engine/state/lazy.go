@@ -209,6 +209,8 @@ func quoted(line []byte, i int, v string, check bool) (int, bool) {
 	t, vb := line[i+1:end], unsafe.Slice(unsafe.StringData(v), len(v))
 	// Eight bytes at a time: compared, and their special bytes gathered
 	// (the first of a word is exact, and any at all is found).
+	// From eight bytes on, the last word ends with v, overlapping the one
+	// before: no byte by byte tail.
 	var m uint64
 	j := 0
 	for ; j+8 <= len(t); j += 8 {
@@ -217,6 +219,15 @@ func quoted(line []byte, i int, v string, check bool) (int, bool) {
 			return i, false
 		}
 		m |= jsontext.Special(x)
+	}
+	if j < len(t) && len(t) >= 8 {
+		j = len(t) - 8
+		x := binary.LittleEndian.Uint64(t[j:])
+		if x != binary.LittleEndian.Uint64(vb[j:]) {
+			return i, false
+		}
+		m |= jsontext.Special(x)
+		j = len(t)
 	}
 	for ; j < len(t); j++ {
 		if t[j] != vb[j] {

@@ -116,6 +116,8 @@ func TestLazySame(t *testing.T) {
 		"one byte apart":       {plainLine, append(fs[:3:3], engine.Field{Name: "name", Value: engine.String("Zoè")}, fs[4])},
 		"a digit apart":        {plainLine, append(fs[:2:2], engine.Field{Name: "n", Value: engine.Value{S: "-13", K: engine.KindInt}}, fs[3], fs[4])},
 		"a long value apart":   {`{"address":"bonifiq/1","fields":{"a":"abcdefghijk"}}`, engine.Fields{{Name: "a", Value: engine.String("abcdefgXijk")}}},
+		"the last byte apart":  {`{"address":"bonifiq/1","fields":{"a":"abcdefghijk"}}`, engine.Fields{{Name: "a", Value: engine.String("abcdefghijX")}}},
+		"a quote at the end":   {`{"address":"bonifiq/1","fields":{"a":"abcdefghij\""}}`, engine.Fields{{Name: "a", Value: engine.String(`abcdefghij\`)}}},
 		"a kind differs":       {strings.Replace(plainLine, `-12`, `"-12"`, 1), fs},
 		"a field more":         {plainLine, fs[:4]},
 		"a field less":         {strings.Replace(plainLine, `,"x":null`, ``, 1), fs},

@@ -26,14 +26,22 @@ func Special(x uint64) uint64 {
 // it stands between quotes: no quote, backslash or control character,
 // valid UTF-8, and neither U+2028 nor U+2029, which it escapes.
 func Plain(s string) bool {
-	i := 0
-	for ; i+8 <= len(s); i += 8 {
+	if len(s) < 8 {
+		return rest(s, 0)
+	}
+	// Words of eight bytes, the last one ending with s (overlapping the
+	// one before): no byte by byte tail.
+	for i := 0; ; i += 8 {
+		if i > len(s)-8 {
+			i = len(s) - 8
+		}
 		if m := Special(binary.LittleEndian.Uint64([]byte(s[i : i+8]))); m != 0 {
-			i += bits.TrailingZeros64(m) / 8
-			return rest(s, i)
+			return rest(s, i+bits.TrailingZeros64(m)/8)
+		}
+		if i == len(s)-8 {
+			return true
 		}
 	}
-	return rest(s, i)
 }
 
 // rest is Plain of s from i, byte by byte up to the first byte beyond
