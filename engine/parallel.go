@@ -184,19 +184,46 @@ func writeOrdered(w io.Writer, n, per int, render func(dst []byte, i int) []byte
 		lo, hi int
 		out    chan []byte
 	}
-	blocks := make(chan *block, 2*workers)
-	order := make(chan *block, 2*workers)
+	blocks := make(chan *block, 3*workers)
+	order := make(chan *block, 3*workers)
 	done := make(chan struct{})
-	free := make(chan []byte, 4*workers)
+	free := make(chan []byte, 3*workers)
 	// A buffer not handed back is made a quarter above the largest size
 	// rendered so far, rather than grown to it by doubling (garbage, each
 	// step).
 	var largest atomic.Int64
+	// The blocks in flight (handed out, not yet written) are bounded by
+	// their text, not their number: a format that writes more per item
+	// (-json) has fewer of them at a time, and holds no more memory. They
+	// are counted out in order, so the block the writer waits for is
+	// always among them.
+	var mu sync.Mutex
+	cond := sync.NewCond(&mu)
+	inFlight, stopped := 0, false
+	limit := func() int {
+		l := largest.Load()
+		if l == 0 { // one per core until a size is known
+			return workers
+		}
+		return min(3*workers, max(workers, int(int64(workers)*renderBudget/l)))
+	}
+	release := func() {
+		mu.Lock()
+		inFlight--
+		cond.Broadcast()
+		mu.Unlock()
+	}
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		defer close(blocks)
 		defer close(order)
 		for lo := 0; lo < n; lo += per {
+			mu.Lock()
+			for inFlight >= limit() && !stopped {
+				cond.Wait()
+			}
+			inFlight++
+			mu.Unlock()
 			bl := &block{lo: lo, hi: min(lo+per, n), out: make(chan []byte, 1)}
 			select {
 			case order <- bl:
@@ -223,7 +250,7 @@ func writeOrdered(w io.Writer, n, per int, render func(dst []byte, i int) []byte
 				for i := bl.lo; i < bl.hi; i++ {
 					b = render(b, i)
 				}
-				if n := int64(cap(b)); n > largest.Load() {
+				if n := int64(len(b)); n > largest.Load() {
 					largest.Store(n) // racy max: any large size will do
 				}
 				bl.out <- b
@@ -231,6 +258,12 @@ func writeOrdered(w io.Writer, n, per int, render func(dst []byte, i int) []byte
 		})
 	}
 	defer wg.Wait()
+	defer func() { // after done closes: a counting-out that waits ends too
+		mu.Lock()
+		stopped = true
+		cond.Broadcast()
+		mu.Unlock()
+	}()
 	defer close(done)
 	for bl := range order {
 		b := <-bl.out
@@ -241,6 +274,11 @@ func writeOrdered(w io.Writer, n, per int, render func(dst []byte, i int) []byte
 		case free <- b[:0]:
 		default:
 		}
+		release()
 	}
 	return nil
 }
+
+// renderBudget is how much rendered text, per core, writeOrdered keeps in
+// flight when its blocks are large: at least one block per core.
+const renderBudget = 1536 << 10

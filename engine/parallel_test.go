@@ -1,13 +1,18 @@
 package engine
 
 import (
+	"bytes"
 	"cmp"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestParallelSort sorts on 1 to 5 cores, lists shorter and longer than
@@ -120,5 +125,89 @@ func TestSeek(t *testing.T) {
 		if got := seek(cs, order, from, id); got != want {
 			t.Fatalf("seek(from %d, %q) = %d, want %d", from, id, got, want)
 		}
+	}
+}
+
+// countingWriter collects what is written, counts the writes, and fails
+// the write numbered failAt (from 1; 0: never).
+type countingWriter struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	writes int
+	failAt int
+}
+
+func (w *countingWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.writes++
+	if w.writes == w.failAt {
+		return 0, errors.New("disk full")
+	}
+	return w.buf.Write(b)
+}
+
+func (w *countingWriter) count() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.writes
+}
+
+// TestWriteOrdered: the blocks rendered on every core are written in
+// order, whatever their size; large blocks are fewer in flight (at most
+// one per core when each is larger than the budget); a failed write ends
+// it with the error, every goroutine gone.
+func TestWriteOrdered(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
+	const workers = 4
+	item := func(size int) func([]byte, int) []byte {
+		return func(b []byte, i int) []byte {
+			b = fmt.Appendf(b, "%d:", i)
+			return append(b, bytes.Repeat([]byte{'x'}, size)...)
+		}
+	}
+	for _, tc := range []struct{ n, per, size int }{{0, 3, 1}, {1, 3, 1}, {10, 3, 1}, {1000, 7, 10}, {24, 1, 2 << 20}} {
+		var want []byte
+		for i := range tc.n {
+			want = item(tc.size)(want, i)
+		}
+		w := &countingWriter{}
+		// Blocks counted out when their rendering starts, back when
+		// written: the most in flight at once.
+		var started, most atomic.Int64
+		render := func(b []byte, i int) []byte {
+			if i%tc.per == 0 {
+				inFlight := started.Add(1) - int64(w.count())
+				for m := most.Load(); inFlight > m && !most.CompareAndSwap(m, inFlight); m = most.Load() {
+				}
+			}
+			return item(tc.size)(b, i)
+		}
+		if err := writeOrdered(w, tc.n, tc.per, render); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(w.buf.Bytes(), want) {
+			t.Errorf("n %d per %d size %d: wrote %d bytes, want the %d of rendering in order", tc.n, tc.per, tc.size, w.buf.Len(), len(want))
+		}
+		if tc.size == 2<<20 && most.Load() > workers {
+			t.Errorf("blocks of 2 MiB: %d in flight at once, want at most %d", most.Load(), workers)
+		}
+	}
+	before := runtime.NumGoroutine()
+	w := &countingWriter{failAt: 3}
+	if err := writeOrdered(w, 100, 1, item(2<<20)); err == nil || err.Error() != "disk full" {
+		t.Fatalf("writeOrdered = %v, want the write's error", err)
+	}
+	if w.count() != 3 {
+		t.Errorf("%d writes, want 3: it stops at the failed one", w.count())
+	}
+	for range 100 {
+		if runtime.NumGoroutine() <= before {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Errorf("%d goroutines after, %d before", n, before)
 	}
 }
