@@ -244,8 +244,17 @@ func writeOrdered(w io.Writer, n, per int, render func(dst []byte, i int) []byte
 				select {
 				case b = <-free:
 				default:
-					n := largest.Load()
-					b = make([]byte, 0, n+n/4) // room for a larger one
+				}
+				// A buffer smaller than the largest text is not grown by
+				// append (a quarter at a time, each step garbage, kept
+				// while plan holds the collector back: four times the
+				// text in all), but made anew, a quarter larger; until a
+				// size is known, of firstRender bytes.
+				if n := largest.Load(); b == nil || int64(cap(b)) < n {
+					if n == 0 {
+						n = firstRender * 4 / 5
+					}
+					b = make([]byte, 0, n+n/4)
 				}
 				for i := bl.lo; i < bl.hi; i++ {
 					b = render(b, i)
@@ -278,6 +287,11 @@ func writeOrdered(w io.Writer, n, per int, render func(dst []byte, i int) []byte
 	}
 	return nil
 }
+
+// firstRender is the size of the buffers writeOrdered renders in before
+// any block's size is known: room for a segment of 2,048 changes of a plan
+// (0.3 MB as text, 0.9 MB as JSON).
+const firstRender = 1 << 20
 
 // renderBudget is how much rendered text, per core, writeOrdered keeps in
 // flight when its blocks are large: at least one block per core.
