@@ -10,7 +10,10 @@ import (
 // that did not change. A backend that can stream its entries in address
 // order (StateScanner) hands them to the plan decoded in place, as
 // EntryBatch, and the plan builds an Entry only for an address whose fields
-// differ, or that the manifests no longer manage (MakePlanScan).
+// differ, or that the manifests no longer manage (MakePlanScan). A backend
+// whose lines can be told apart as text (LazyScanner: the state file)
+// decodes only their addresses first, and the rest of a line only when it
+// does not hold what the plan wants.
 
 // Span is a run of bytes [Off, End) in an EntryBatch's Arena, or of fields
 // in its Fields.
