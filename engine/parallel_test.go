@@ -211,3 +211,25 @@ func TestWriteOrdered(t *testing.T) {
 		t.Errorf("%d goroutines after, %d before", n, before)
 	}
 }
+
+// TestVisitSegments: the segments come in order, every change once, and
+// the visit stops when fn says so.
+func TestVisitSegments(t *testing.T) {
+	p := &Plan{}
+	for i := range 3*segmentSize + 5 {
+		p.Changes = append(p.Changes, &Change{Address: fmt.Sprintf("bonifiq/%08d", i)})
+	}
+	var seen []*Change
+	p.VisitSegments(func(changes []*Change) bool {
+		seen = append(seen, changes...)
+		return true
+	})
+	if !slices.Equal(seen, p.Changes) {
+		t.Fatalf("visited %d changes, want the plan's %d in order", len(seen), len(p.Changes))
+	}
+	calls := 0
+	p.VisitSegments(func([]*Change) bool { calls++; return calls < 2 })
+	if calls != 2 {
+		t.Errorf("visited %d segments after fn said stop at the second", calls)
+	}
+}

@@ -419,9 +419,11 @@ func renderMarkdown(w io.Writer, p *engine.Plan, flags string) error {
 	order := []engine.Action{engine.ActionCreate, engine.ActionUpdate, engine.ActionDisable, engine.ActionForget}
 	counts := map[engine.Action]int{engine.ActionCreate: s.Create, engine.ActionUpdate: s.Update, engine.ActionDisable: s.Disable, engine.ActionForget: s.Forget}
 	maxRows := max(0, budget/len("| + | `` |  |  |\n")) // shorter than any row
+	// The candidates' rows are rendered as the segments are read: a lazy
+	// plan's segments are built in reused memory, and none is kept.
 	type candidate struct {
 		seq int // place in the plan
-		ch  *engine.Change
+		row string
 	}
 	cands := map[engine.Action][]candidate{}
 	enough := func() bool {
@@ -433,16 +435,17 @@ func renderMarkdown(w io.Writer, p *engine.Plan, flags string) error {
 		return true
 	}
 	seq := 0
-	for i := 0; i < p.Segments() && !enough(); i++ {
-		for _, ch := range p.Segment(i) {
+	p.VisitSegments(func(changes []*engine.Change) bool {
+		for _, ch := range changes {
 			if len(cands[ch.Action]) < maxRows {
-				cands[ch.Action] = append(cands[ch.Action], candidate{seq, ch})
+				cands[ch.Action] = append(cands[ch.Action], candidate{seq, markdownRow(ch)})
 			}
 			seq++
 		}
-	}
-	// next[a] is a's next candidate; row[a] its row, once rendered.
-	next, row := map[engine.Action]int{}, map[engine.Action]string{}
+		return !enough()
+	})
+	// next[a] is a's next candidate.
+	next := map[engine.Action]int{}
 	keep := map[int]string{}
 	for progress := true; progress; {
 		progress = false
@@ -451,18 +454,12 @@ func renderMarkdown(w io.Writer, p *engine.Plan, flags string) error {
 				continue
 			}
 			c := cands[a][next[a]]
-			r, ok := row[a]
-			if !ok {
-				r = markdownRow(c.ch)
-				row[a] = r
-			}
-			if len(r) > budget {
+			if len(c.row) > budget {
 				continue
 			}
-			budget -= len(r)
-			keep[c.seq] = r
+			budget -= len(c.row)
+			keep[c.seq] = c.row
 			next[a]++
-			delete(row, a)
 			progress = true
 		}
 	}
@@ -515,12 +512,14 @@ func markdownRow(ch *engine.Change) string {
 
 // mdEscape makes text safe in a markdown table cell: &, < and > as HTML
 // entities, markdown punctuation and pipes escaped, no line breaks.
-func mdEscape(s string) string {
-	r := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `\`, `\\`, "|", `\|`, "\n", " ", "\r", " ", "`", "\\`", "*", `\*`, "_", `\_`, "[", `\[`, "]", `\]`)
-	return r.Replace(s)
-}
+func mdEscape(s string) string { return mdEscaper.Replace(s) }
+
+// mdEscaper and mdCoder are made once: a Replacer builds tables (tens of
+// kilobytes) that the rows of a comment reuse.
+var (
+	mdEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `\`, `\\`, "|", `\|`, "\n", " ", "\r", " ", "`", "\\`", "*", `\*`, "_", `\_`, "[", `\[`, "]", `\]`)
+	mdCoder   = strings.NewReplacer("`", "'", "|", `\|`, "\n", " ")
+)
 
 // mdCode makes text safe inside a code span in a table cell.
-func mdCode(s string) string {
-	return strings.NewReplacer("`", "'", "|", `\|`, "\n", " ").Replace(s)
-}
+func mdCode(s string) string { return mdCoder.Replace(s) }

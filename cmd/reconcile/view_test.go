@@ -2,12 +2,15 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/reconcile-dev/reconcile/engine"
+	"github.com/reconcile-dev/reconcile/engine/enginetest"
 	"github.com/reconcile-dev/reconcile/providers/registry"
 )
 
@@ -68,5 +71,41 @@ func TestAppendValueQuotesAsGo(t *testing.T) {
 				t.Errorf("appendValue(%q) = %s, want %s", s, got, want)
 			}
 		}
+	}
+}
+
+// TestMarkdownOfCreatesStreams: the pull-request comment of a plan of
+// 80,000 creates (a lazy plan: no state) allocates no more than the human
+// view of it, which streams: the call estimate at its head counts the
+// creates in reused memory, and its rows are of the first segments only.
+func TestMarkdownOfCreatesStreams(t *testing.T) {
+	dir := t.TempDir()
+	csvPath := filepath.Join(dir, "customers.csv")
+	if err := enginetest.WriteCSV(csvPath, 40_000); err != nil {
+		t.Fatal(err)
+	}
+	allocated := func(view ...string) (uint64, string) {
+		var out strings.Builder
+		var errb strings.Builder
+		args := append([]string{"plan", "-no-color", "-f", csvPath, "-state", filepath.Join(dir, "none.json")}, view...)
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		if code := run(t.Context(), args, nil, &out, &errb, func(string) string { return "" }); code != 0 {
+			t.Fatalf("plan %v: exit %d: %s", view, code, errb.String())
+		}
+		runtime.ReadMemStats(&after)
+		return after.TotalAlloc - before.TotalAlloc, out.String()
+	}
+	human, _ := allocated()
+	md, out := allocated("-markdown")
+	if !strings.Contains(out, "80,000 to create") && !strings.Contains(out, "80000") {
+		t.Fatalf("the comment does not count the creates:\n%.600s", out)
+	}
+	t.Logf("allocated: human view %d bytes, comment %d bytes", human, md)
+	// The human view's output (about 13 MB) is in a strings.Builder here,
+	// which the comment (under 64 KiB) does not fill.
+	if md > human {
+		t.Errorf("the comment allocates %d bytes, the human view %d: it keeps what it counts", md, human)
 	}
 }
