@@ -188,10 +188,7 @@ func writeOrdered(w io.Writer, n, per int, render func(dst []byte, i int) []byte
 	order := make(chan *block, 3*workers)
 	done := make(chan struct{})
 	free := make(chan []byte, 3*workers)
-	// A buffer not handed back is made a quarter above the largest size
-	// rendered so far, rather than grown to it by doubling (garbage, each
-	// step).
-	var largest atomic.Int64
+	var largest atomic.Int64 // the largest text a block rendered
 	// The blocks in flight (handed out, not yet written) are bounded by
 	// their text, not their number: a format that writes more per item
 	// (-json) has fewer of them at a time, and holds no more memory. They

@@ -171,8 +171,12 @@ func (b *EntryBatch) fields(s Span) Fields {
 
 // absent reports whether rec records that the service has no such customer
 // (AbsentEntry).
-func (b *EntryBatch) absent(rec *RawEntry) bool {
-	f := b.get(rec.IDs, AbsentID)
+func (b *EntryBatch) absent(rec *RawEntry) bool { return b.AbsentIDs(rec.IDs) }
+
+// AbsentIDs reports whether the ids in b.Fields[ids] record that the
+// service has no such customer (AbsentEntry).
+func (b *EntryBatch) AbsentIDs(ids Span) bool {
+	f := b.get(ids, AbsentID)
 	return f != nil && f.Kind == KindBool && string(b.value(f)) == "true"
 }
 

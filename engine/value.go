@@ -50,6 +50,29 @@ func Bool(b bool) Value {
 // Int returns an integer value.
 func Int(i int64) Value { return Value{S: strconv.FormatInt(i, 10), K: KindInt} }
 
+// CanonicalInt reports whether s is a 64-bit integer in strconv.FormatInt's
+// form, the text of an integer Value: an optional minus, digits, no leading
+// zero, no -0.
+func CanonicalInt(s string) bool {
+	d := s
+	if len(d) > 0 && d[0] == '-' {
+		d = d[1:]
+	}
+	if len(d) == 0 || len(d) > 19 || d[0] == '0' && (len(d) > 1 || len(s) > len(d)) {
+		return false
+	}
+	for k := 0; k < len(d); k++ {
+		if d[k] < '0' || d[k] > '9' {
+			return false
+		}
+	}
+	if len(d) == 19 { // near the ends of the range
+		_, err := strconv.ParseInt(s, 10, 64)
+		return err == nil
+	}
+	return true
+}
+
 // IsNull reports whether v clears the field.
 func (v Value) IsNull() bool { return v.K == KindNull }
 

@@ -70,7 +70,7 @@ func value(k *engine.Key, text string) (engine.Value, problem) {
 		if err != nil || i < k.Min || i > k.Max {
 			return engine.Value{}, problem{fmt.Sprintf("%s is out of range", text), fmt.Sprintf("it must be from %d to %d", k.Min, k.Max)}
 		}
-		if canonicalInt(text) {
+		if engine.CanonicalInt(text) {
 			return engine.Value{S: text, K: engine.KindInt}, problem{}
 		}
 		return engine.Int(i), problem{}
@@ -195,22 +195,6 @@ func parseBool(s string) (v, ok bool) {
 func isIntRangeErr(err error) bool {
 	ne, ok := err.(*strconv.NumError)
 	return ok && ne.Err == strconv.ErrRange
-}
-
-// canonicalInt reports whether text, a parsed integer, is already in
-// strconv.FormatInt's form, so it can be kept without formatting it again.
-func canonicalInt(s string) bool {
-	if s[0] == '+' {
-		return false
-	}
-	d := s
-	if d[0] == '-' {
-		d = d[1:]
-		if d == "0" {
-			return false
-		}
-	}
-	return len(d) == 1 || d[0] != '0'
 }
 
 const noSuchDay = "there is no such day in the calendar"

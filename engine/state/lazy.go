@@ -3,7 +3,6 @@ package state
 import (
 	"bytes"
 	"encoding/binary"
-	"strconv"
 	"unicode/utf8"
 	"unsafe"
 
@@ -111,23 +110,12 @@ func (p *lineParser) Same(b *engine.EntryBatch, r int, want *engine.Wanted) bool
 			if i, ok = quoted(line, i, v.S, true); !ok {
 				return false
 			}
-		case engine.KindInt:
-			if !canonicalInt(v.S) || !bytes.HasPrefix(line[i:], []byte(v.S)) {
+		default: // written as its text (null as null), if that is a value's
+			lit := literal(v)
+			if lit == "" || !bytes.HasPrefix(line[i:], []byte(lit)) {
 				return false
 			}
-			i += len(v.S)
-		case engine.KindBool:
-			if v.S != "true" && v.S != "false" || !bytes.HasPrefix(line[i:], []byte(v.S)) {
-				return false
-			}
-			i += len(v.S)
-		case engine.KindNull:
-			if !bytes.HasPrefix(line[i:], []byte("null")) {
-				return false
-			}
-			i += len("null")
-		default:
-			return false
+			i += len(lit)
 		}
 		next := byte(',')
 		if k == len(want.Names)-1 {
@@ -151,11 +139,24 @@ func (p *lineParser) Same(b *engine.EntryBatch, r int, want *engine.Wanted) bool
 	arena, fields := len(p.arena), len(p.fields)
 	ids, j, ok := p.object(line, i+len(idsKey), 1)
 	if ok {
-		fs := p.fields[ids.Off:ids.End]
-		ok = j == len(line)-1 && line[j] == '}' && sortedUnique(fs) && !p.absent(fs)
+		b.Arena, b.Fields = p.arena, p.fields
+		ok = j == len(line)-1 && line[j] == '}' && sortedUnique(p.fields[ids.Off:ids.End]) && !b.AbsentIDs(ids)
 	}
 	p.arena, p.fields = p.arena[:arena], p.fields[:fields]
+	b.Arena, b.Fields = p.arena, p.fields
 	return ok
+}
+
+// literal returns how Write writes v when it is not a string: its text,
+// when that is a value of its kind; "" for anything else.
+func literal(v engine.Value) string {
+	switch {
+	case v.K == engine.KindNull && v.S == "":
+		return "null"
+	case v.K == engine.KindBool && (v.S == "true" || v.S == "false"), v.K == engine.KindInt && engine.CanonicalInt(v.S):
+		return v.S
+	}
+	return ""
 }
 
 // sameStrings reports whether a and b are the very same strings: the same
@@ -170,17 +171,6 @@ func sameStrings(a, b []string) bool {
 		}
 	}
 	return true
-}
-
-// absent reports whether ids record that the service has no such customer
-// (engine.AbsentEntry).
-func (p *lineParser) absent(ids []fieldRec) bool {
-	for i := range ids {
-		if f := &ids[i]; f.Name == engine.AbsentID {
-			return f.Kind == engine.KindBool && string(p.arena[f.Val.Off:f.Val.End]) == "true"
-		}
-	}
-	return false
 }
 
 // Decode implements engine.LineMatcher.
@@ -237,46 +227,10 @@ func quoted(line []byte, i int, v string, check bool) (int, bool) {
 			m = 1
 		}
 	}
-	if check && m != 0 && !plainBytes(t) {
+	if check && m != 0 && !jsontext.Unescaped(t) {
 		return i, false
 	}
 	return end + 1, true
-}
-
-// plainBytes is plain, byte by byte.
-func plainBytes(b []byte) bool {
-	high := false
-	for _, c := range b {
-		switch {
-		case c == '"' || c == '\\' || c < 0x20:
-			return false
-		case c >= utf8.RuneSelf:
-			high = true
-		}
-	}
-	return !high || utf8.Valid(b)
-}
-
-// canonicalInt reports whether s is a 64-bit integer as Write writes it:
-// an optional minus, digits, no leading zero, no -0.
-func canonicalInt(s string) bool {
-	d := s
-	if len(d) > 0 && d[0] == '-' {
-		d = d[1:]
-	}
-	if len(d) == 0 || len(d) > 19 || d[0] == '0' && (len(d) > 1 || len(s) > len(d)) {
-		return false
-	}
-	for k := 0; k < len(d); k++ {
-		if d[k] < '0' || d[k] > '9' {
-			return false
-		}
-	}
-	if len(d) == 19 { // near the ends of the range
-		_, err := strconv.ParseInt(s, 10, 64)
-		return err == nil
-	}
-	return true
 }
 
 var _ engine.LineMatcher = (*lineParser)(nil)

@@ -65,11 +65,6 @@ func ScanState(ctx context.Context, r io.Reader, name string, visit func(*engine
 	return scan(ctx, r, name, known, false, visit)
 }
 
-// ScanStateLazy is ScanLazy of a state in the file format read from r.
-func ScanStateLazy(ctx context.Context, r io.Reader, name string, visit func(*engine.EntryBatch) error, known ...string) (engine.ScanInfo, error) {
-	return scan(ctx, r, name, known, true, visit)
-}
-
 // scan decodes the chunks in parallel (pipeline) and visits each chunk's
 // entries in the goroutine that decoded it; the calling goroutine checks,
 // in file order, what spans chunks: the order of their addresses, and the

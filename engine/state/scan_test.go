@@ -94,7 +94,7 @@ func (b bufScanner) Scan(ctx context.Context, visit func(*engine.EntryBatch) err
 }
 
 func (b bufScanner) ScanLazy(ctx context.Context, visit func(*engine.EntryBatch) error) (engine.ScanInfo, error) {
-	return ScanStateLazy(ctx, bytes.NewReader(b), "state", visit, registry.Default().Names()...)
+	return scan(ctx, bytes.NewReader(b), "state", registry.Default().Names(), true, visit)
 }
 
 // TestPlanScanIsMakePlan: the plan merged with a state file as Scan streams

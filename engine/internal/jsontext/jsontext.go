@@ -44,27 +44,31 @@ func Plain(s string) bool {
 	}
 }
 
-// rest is Plain of s from i, byte by byte up to the first byte beyond
-// ASCII, then by runes.
+// rest is Plain of s from i, where a byte Special flags is.
 func rest(s string, i int) bool {
-	for ; i < len(s); i++ {
-		switch c := s[i]; {
+	t := s[i:]
+	return Unescaped(t) && !strings.Contains(t, "\u2028") && !strings.Contains(t, "\u2029")
+}
+
+// Unescaped reports whether b is a JSON string's text as it stands, with
+// nothing escaped: no quote, backslash or control character, and valid
+// UTF-8 (what a reader takes without decoding it; a writer escapes U+2028
+// and U+2029 besides, see Plain).
+func Unescaped[T string | []byte](b T) bool {
+	high := false
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
 		case c == '"' || c == '\\' || c < 0x20:
 			return false
 		case c >= utf8.RuneSelf:
-			t := s[i:]
-			return utf8.ValidString(t) && !strings.Contains(t, "\u2028") && !strings.Contains(t, "\u2029") && !strings.ContainsAny(t, "\"\\") && !hasControl(t)
+			high = true
 		}
 	}
-	return true
-}
-
-// hasControl reports whether s holds a byte below 0x20.
-func hasControl(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 {
-			return true
-		}
+	if !high {
+		return true
 	}
-	return false
+	if s, ok := any(b).(string); ok {
+		return utf8.ValidString(s)
+	}
+	return utf8.Valid([]byte(b))
 }

@@ -70,12 +70,30 @@ func TestPlain(t *testing.T) {
 	}
 }
 
+func TestUnescaped(t *testing.T) {
+	for s, want := range map[string]bool{
+		"": true, "abc": true, "Zoë": true, "line\u2028sep": true, "\x7f": true,
+		`a"b`: false, `a\b`: false, "a\tb": false, "\xff": false, "é\xe2\x80": false,
+	} {
+		if got := Unescaped(s); got != want {
+			t.Errorf("Unescaped(%q) = %v, want %v", s, got, want)
+		}
+		if got := Unescaped([]byte(s)); got != want {
+			t.Errorf("Unescaped([]byte(%q)) = %v, want %v", s, got, want)
+		}
+	}
+}
+
 func FuzzPlain(f *testing.F) {
 	f.Add("customer1000001@example.com")
 	f.Add("Zoë\u2028\xff\"")
 	f.Fuzz(func(t *testing.T, s string) {
 		if got, want := Plain(s), plainByJSON(s); got != want {
 			t.Fatalf("Plain(%q) = %v, want %v", s, got, want)
+		}
+		// Plain is Unescaped, without U+2028 and U+2029.
+		if want := Unescaped(s) && !strings.ContainsAny(s, "\u2028\u2029"); Plain(s) != want || Unescaped([]byte(s)) != Unescaped(s) {
+			t.Fatalf("Plain(%q) = %v, Unescaped %v, %v", s, Plain(s), Unescaped(s), Unescaped([]byte(s)))
 		}
 	})
 }
